@@ -1,0 +1,164 @@
+using System.IO.Pipelines;
+using Google.Protobuf;
+using GitHubActionsPort.Protocol.V1;
+using Grpc.Core;
+
+namespace GitHubActionsPort.Protocol.Tunnels;
+
+/// <summary>
+/// The two copy loops of a tunnel, one per direction. Each returns how it ended instead of throwing, so the
+/// splice can decide which side to blame and what to tell the other.
+/// </summary>
+internal static class FramePump
+{
+    private static readonly TunnelFrame EndOfStreamFrame = new() { End = new EndOfStream() };
+
+    /// <summary>Socket to frames: every received byte in order, then one end-of-stream frame at the peer's FIN.</summary>
+    public static async Task<CopyOutcome> SocketToFramesAsync(
+        TunnelSocket socket,
+        IAsyncStreamWriter<TunnelFrame> output,
+        Func<Task>? completeOutput,
+        CancellationToken cancellationToken)
+    {
+        var input = socket.Input;
+        long bytes = 0;
+        Exception? error = null;
+        try
+        {
+            while (true)
+            {
+                ReadResult result;
+                try
+                {
+                    result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+                {
+                    return new CopyOutcome(CopyResult.Canceled, bytes, ex);
+                }
+                catch (Exception ex)
+                {
+                    error = ex;
+                    return new CopyOutcome(CopyResult.InputError, bytes, ex);
+                }
+
+                if (result.IsCanceled)
+                {
+                    return new CopyOutcome(CopyResult.Canceled, bytes, null);
+                }
+
+                var buffer = result.Buffer;
+                try
+                {
+                    foreach (var segment in buffer)
+                    {
+                        for (var offset = 0; offset < segment.Length; offset += WireLimits.MaxChunkSize)
+                        {
+                            var chunk = segment.Slice(offset, Math.Min(WireLimits.MaxChunkSize, segment.Length - offset));
+                            // The pipe's buffer is wrapped, not copied: it is released by AdvanceTo below, and only
+                            // after the write has completed, by which time gRPC has serialized the frame.
+                            var frame = new TunnelFrame { Data = UnsafeByteOperations.UnsafeWrap(chunk) };
+                            await output.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
+                            bytes += chunk.Length;
+                        }
+                    }
+
+                    if (result.IsCompleted)
+                    {
+                        await output.WriteAsync(EndOfStreamFrame, cancellationToken).ConfigureAwait(false);
+                        if (completeOutput is not null)
+                        {
+                            await completeOutput().ConfigureAwait(false);
+                        }
+
+                        return new CopyOutcome(CopyResult.Completed, bytes, null);
+                    }
+                }
+                catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+                {
+                    return new CopyOutcome(CopyResult.Canceled, bytes, ex);
+                }
+                catch (Exception ex)
+                {
+                    error = ex;
+                    return new CopyOutcome(CopyResult.OutputError, bytes, ex);
+                }
+                finally
+                {
+                    input.AdvanceTo(buffer.End);
+                }
+            }
+        }
+        finally
+        {
+            await input.CompleteAsync(error).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Frames to socket: data frames are written in order; the end-of-stream frame half-closes the socket.</summary>
+    public static async Task<CopyOutcome> FramesToSocketAsync(
+        IAsyncStreamReader<TunnelFrame> input,
+        TunnelSocket socket,
+        CancellationToken cancellationToken)
+    {
+        long bytes = 0;
+        while (true)
+        {
+            TunnelFrame frame;
+            try
+            {
+                if (!await input.MoveNext(cancellationToken).ConfigureAwait(false))
+                {
+                    return new CopyOutcome(CopyResult.InputError, bytes,
+                        new InvalidDataException("The stream ended without an end-of-stream frame."));
+                }
+
+                frame = input.Current;
+            }
+            catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+            {
+                return new CopyOutcome(CopyResult.Canceled, bytes, ex);
+            }
+            catch (Exception ex)
+            {
+                return new CopyOutcome(CopyResult.InputError, bytes, ex);
+            }
+
+            switch (frame.KindCase)
+            {
+                case TunnelFrame.KindOneofCase.Data when !frame.Data.IsEmpty:
+                    try
+                    {
+                        await socket.SendAsync(frame.Data.Memory, cancellationToken).ConfigureAwait(false);
+                        bytes += frame.Data.Length;
+                    }
+                    catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+                    {
+                        return new CopyOutcome(CopyResult.Canceled, bytes, ex);
+                    }
+                    catch (Exception ex)
+                    {
+                        return new CopyOutcome(CopyResult.OutputError, bytes, ex);
+                    }
+
+                    break;
+
+                case TunnelFrame.KindOneofCase.End:
+                    try
+                    {
+                        socket.ShutdownSend();
+                    }
+                    catch (Exception ex)
+                    {
+                        return new CopyOutcome(CopyResult.OutputError, bytes, ex);
+                    }
+
+                    return new CopyOutcome(CopyResult.Completed, bytes, null);
+
+                default:
+                    return new CopyOutcome(CopyResult.InputError, bytes,
+                        new InvalidDataException($"Unexpected tunnel frame '{frame.KindCase}'."));
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+
+namespace GitHubActionsPort.Protocol.Tunnels;
+
+/// <summary>
+/// The TCP end of a tunnel: a pipe reader over the socket's receive side, direct sends, and the two ways a TCP
+/// stream can end (half-close and reset).
+/// </summary>
+public sealed class TunnelSocket : IAsyncDisposable
+{
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private int _closed;
+
+    public TunnelSocket(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        _socket = socket;
+        _socket.NoDelay = true;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+        // Zero-byte reads wait for data before renting a buffer, so an idle tunnel holds no receive buffer.
+        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(
+            bufferSize: WireLimits.MaxChunkSize,
+            minimumReadSize: WireLimits.MaxChunkSize / 4,
+            leaveOpen: true,
+            useZeroByteReads: true));
+    }
+
+    /// <summary>Bytes received from the peer; completes at the peer's FIN.</summary>
+    public PipeReader Input { get; }
+
+    public EndPoint? RemoteEndPoint => _socket.RemoteEndPoint;
+
+    /// <summary>
+    /// Sends all of <paramref name="data"/>. Writes go straight to the socket rather than through a pipe: the
+    /// await completing is the backpressure, and it saves a copy.
+    /// </summary>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken) =>
+        _stream.WriteAsync(data, cancellationToken);
+
+    /// <summary>Half-closes: the peer reads end of stream, and can still send to us.</summary>
+    public void ShutdownSend() => _socket.Shutdown(SocketShutdown.Send);
+
+    /// <summary>Ends the connection with a TCP reset, so the peer sees an error rather than a clean end.</summary>
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already gone; closing is all that is left.
+        }
+
+        _socket.Dispose();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Input.CompleteAsync().ConfigureAwait(false);
+        await _stream.DisposeAsync().ConfigureAwait(false);
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
+        {
+            _socket.Dispose();
+        }
+    }
+}

@@ -1,0 +1,20 @@
+namespace GitHubActionsPort.Protocol;
+
+/// <summary>Sizes and names both ends of the wire agree on.</summary>
+public static class WireLimits
+{
+    /// <summary>
+    /// Largest data frame payload. 64 KiB keeps each pooled buffer under the large-object-heap threshold while
+    /// amortising per-message gRPC costs; bigger chunks measured no faster.
+    /// </summary>
+    public const int MaxChunkSize = 64 * 1024;
+
+    /// <summary>Largest gRPC message either end accepts: one data frame with its envelope, or a session request.</summary>
+    public const int MaxMessageSize = 128 * 1024;
+
+    /// <summary>Request header naming the target of a tunnel call.</summary>
+    public const string TargetHeader = "ghaport-target";
+
+    /// <summary>Authorization scheme of the lease token on tunnel calls.</summary>
+    public const string LeaseScheme = "Lease";
+}
