@@ -1,0 +1,42 @@
+using System.Text;
+
+namespace GitHubActionsPort.Broker.Auth;
+
+/// <summary>Who a validated id-token says the caller is: its issuer and its string-valued claims.</summary>
+public sealed class CallerIdentity(string issuer, string subject, string tokenId, DateTimeOffset tokenExpiresAt, IReadOnlyDictionary<string, string> claims)
+{
+    /// <summary>The claims a person reads to recognise a GitHub Actions job, in the order they read them.</summary>
+    private static readonly string[] DescriptiveClaims = ["repository", "ref", "environment", "workflow", "event_name"];
+
+    public string Issuer { get; } = issuer;
+
+    public string Subject { get; } = subject;
+
+    public string TokenId { get; } = tokenId;
+
+    public DateTimeOffset TokenExpiresAt { get; } = tokenExpiresAt;
+
+    public IReadOnlyDictionary<string, string> Claims { get; } = claims;
+
+    /// <summary>Identity as the job would describe itself: <c>repository=acme/app ref=refs/heads/main ...</c>.</summary>
+    public string Describe()
+    {
+        var text = new StringBuilder();
+        foreach (var name in DescriptiveClaims)
+        {
+            if (text.Length > 0)
+            {
+                text.Append(' ');
+            }
+
+            text.Append(name).Append('=').Append(Claims.TryGetValue(name, out var value) ? value : "(none)");
+        }
+
+        if (!Claims.ContainsKey("repository"))
+        {
+            text.Append(" sub=").Append(Subject);
+        }
+
+        return text.ToString();
+    }
+}

@@ -1,0 +1,160 @@
+using System.Text.Json;
+using GitHubActionsPort.Broker.Configuration;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace GitHubActionsPort.Broker.Auth;
+
+/// <summary>
+/// Turns an OIDC id-token into a <see cref="CallerIdentity"/>, or a rejection that says why. Stricter than the
+/// library's defaults: signature required, RS256 and ES256 only, one minute of clock skew, the issuer chosen
+/// from configuration (the token's own <c>iss</c> only selects among configured issuers, it never builds a URL).
+/// </summary>
+internal sealed class IdTokenValidator : IDisposable
+{
+    /// <summary>A GitHub id-token is about 1.5 KiB; anything near this is not one.</summary>
+    public const int MaxTokenLength = 16 * 1024;
+
+    private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan MaxTokenLifetime = TimeSpan.FromHours(1);
+    private static readonly string[] AllowedAlgorithms = [SecurityAlgorithms.RsaSha256, SecurityAlgorithms.EcdsaSha256];
+
+    private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+    private readonly Dictionary<string, IssuerKeys> _issuers;
+    private readonly TimeProvider _time;
+
+    public IdTokenValidator(BrokerSettings settings, IHttpClientFactory httpClients, TimeProvider time)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(httpClients);
+        _time = time;
+        _issuers = settings.Issuers.ToDictionary(
+            i => i.Issuer,
+            i => new IssuerKeys(i, httpClients.CreateClient(HttpClientName), time),
+            StringComparer.Ordinal);
+    }
+
+    public const string HttpClientName = "oidc";
+
+    public async Task<CallerIdentity> ValidateAsync(string token, CancellationToken cancellationToken)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            throw new TokenRejectedException("no id-token was sent");
+        }
+
+        if (token.Length > MaxTokenLength)
+        {
+            throw new TokenRejectedException($"the id-token is larger than {MaxTokenLength / 1024} KiB");
+        }
+
+        JsonWebToken unverified;
+        try
+        {
+            unverified = _handler.ReadJsonWebToken(token);
+        }
+        catch (Exception ex) when (ex is ArgumentException or SecurityTokenException or JsonException)
+        {
+            throw new TokenRejectedException("the id-token is not a well-formed JWT");
+        }
+
+        if (!_issuers.TryGetValue(unverified.Issuer ?? string.Empty, out var issuer))
+        {
+            throw new TokenRejectedException("the id-token's issuer is not one this broker trusts");
+        }
+
+        var keys = await issuer.GetAsync(unknownKeySeen: false, cancellationToken).ConfigureAwait(false);
+        var result = await _handler.ValidateTokenAsync(token, Parameters(issuer.Issuer, keys)).ConfigureAwait(false);
+        if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException)
+        {
+            keys = await issuer.GetAsync(unknownKeySeen: true, cancellationToken).ConfigureAwait(false);
+            result = await _handler.ValidateTokenAsync(token, Parameters(issuer.Issuer, keys)).ConfigureAwait(false);
+        }
+
+        if (!result.IsValid)
+        {
+            throw new TokenRejectedException(Explain(result.Exception, issuer.Issuer));
+        }
+
+        var jwt = (JsonWebToken)result.SecurityToken;
+        CheckIssuedAt(jwt);
+        if (string.IsNullOrEmpty(jwt.Id))
+        {
+            throw new TokenRejectedException("the id-token has no 'jti' claim");
+        }
+
+        return new CallerIdentity(issuer.Issuer.Issuer, jwt.Subject ?? string.Empty, jwt.Id, jwt.ValidTo, StringClaims(jwt));
+    }
+
+    public void Dispose()
+    {
+        foreach (var issuer in _issuers.Values)
+        {
+            issuer.Dispose();
+        }
+    }
+
+    private static TokenValidationParameters Parameters(IssuerSettings issuer, IReadOnlyList<SecurityKey> keys) => new()
+    {
+        ValidIssuer = issuer.Issuer,
+        ValidAudiences = issuer.Audiences,
+        IssuerSigningKeys = keys,
+        ValidAlgorithms = AllowedAlgorithms,
+        ValidateIssuer = true,
+        ValidateAudience = true,
+        ValidateLifetime = true,
+        RequireExpirationTime = true,
+        RequireSignedTokens = true,
+        ClockSkew = ClockSkew,
+        // Keys come only from the issuer's JWKS: never from the token's own jku, x5u or jwk headers.
+        TryAllIssuerSigningKeys = false,
+    };
+
+    /// <summary>The library checks neither: a token from the future, or one meant to live for days.</summary>
+    private void CheckIssuedAt(JsonWebToken jwt)
+    {
+        if (!jwt.TryGetPayloadValue<long>("iat", out var iatSeconds))
+        {
+            throw new TokenRejectedException("the id-token has no 'iat' claim");
+        }
+
+        var issuedAt = DateTimeOffset.FromUnixTimeSeconds(iatSeconds);
+        if (issuedAt > _time.GetUtcNow() + ClockSkew)
+        {
+            throw new TokenRejectedException("the id-token was issued in the future; check the clocks");
+        }
+
+        if (jwt.ValidTo - issuedAt.UtcDateTime > MaxTokenLifetime)
+        {
+            throw new TokenRejectedException($"the id-token lives longer than {MaxTokenLifetime.TotalMinutes:0} minutes");
+        }
+    }
+
+    private static Dictionary<string, string> StringClaims(JsonWebToken jwt)
+    {
+        var claims = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var claim in jwt.Claims)
+        {
+            // Only JSON strings take part in policy: a number or a list never matches a pattern.
+            if (claim.ValueType == System.Security.Claims.ClaimValueTypes.String && !claims.ContainsKey(claim.Type))
+            {
+                claims[claim.Type] = claim.Value;
+            }
+        }
+
+        return claims;
+    }
+
+    private static string Explain(Exception? error, IssuerSettings issuer) => error switch
+    {
+        SecurityTokenExpiredException e => $"the id-token expired at {e.Expires:u}; request a fresh one",
+        SecurityTokenNotYetValidException => "the id-token is not valid yet; check the clocks",
+        SecurityTokenInvalidAudienceException => $"the id-token's audience is not accepted; request it with audience '{issuer.Audiences[0]}' (--audience)",
+        SecurityTokenInvalidIssuerException => "the id-token's issuer is not one this broker trusts",
+        SecurityTokenInvalidAlgorithmException => "the id-token is signed with an algorithm this broker does not accept (RS256, ES256)",
+        SecurityTokenSignatureKeyNotFoundException => "the id-token is signed with a key its issuer does not publish",
+        SecurityTokenInvalidSignatureException => "the id-token's signature does not verify",
+        SecurityTokenNoExpirationException => "the id-token has no expiry",
+        _ => "the id-token is not valid",
+    };
+}

@@ -1,0 +1,15 @@
+namespace GitHubActionsPort.Broker.Configuration;
+
+/// <summary>The validated <c>Broker</c> configuration section: a snapshot, read once at start-up.</summary>
+public sealed record BrokerSettings
+{
+    public required IReadOnlyList<IssuerSettings> Issuers { get; init; }
+
+    public required IReadOnlyDictionary<string, TargetAddress> Targets { get; init; }
+
+    public required IReadOnlyList<RuleSettings> Rules { get; init; }
+
+    public LeaseSettings Leases { get; init; } = new();
+
+    public TransportSettings Transport { get; init; } = new();
+}

@@ -1,0 +1,297 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+using GitHubActionsPort.Broker.Policy;
+
+namespace GitHubActionsPort.Broker.Configuration;
+
+/// <summary>
+/// Reads the <c>Broker</c> section into a <see cref="BrokerSettings"/> snapshot, collecting every problem with
+/// the key it belongs to, so one start-up attempt reports them all.
+/// </summary>
+public static partial class BrokerSettingsReader
+{
+    public const string SectionName = "Broker";
+
+    /// <summary>Names a job may ask for: short, lower-case, no separators an address could hide in.</summary>
+    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
+    public static partial Regex TargetNamePattern();
+
+    public static BrokerSettings Read(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var section = configuration.GetSection(SectionName);
+        var errors = new List<string>();
+
+        var leases = ReadLeases(section.GetSection("Leases"), errors);
+        var settings = new BrokerSettings
+        {
+            Issuers = ReadIssuers(section.GetSection("Issuers"), errors),
+            Targets = ReadTargets(section.GetSection("Targets"), errors),
+            Rules = ReadRules(section.GetSection("Rules"), errors),
+            Leases = leases,
+            Transport = ReadTransport(section.GetSection("Transport"), errors),
+        };
+
+        foreach (var rule in settings.Rules)
+        {
+            foreach (var target in rule.Targets.Where(t => !settings.Targets.ContainsKey(t)))
+            {
+                errors.Add($"Broker:Rules ({rule.Name}): target '{target}' is not defined under Broker:Targets.");
+            }
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new BrokerConfigurationException(errors);
+        }
+
+        return settings;
+    }
+
+    private static List<IssuerSettings> ReadIssuers(IConfigurationSection section, List<string> errors)
+    {
+        var issuers = new List<IssuerSettings>();
+        foreach (var child in section.GetChildren())
+        {
+            var key = child.Path;
+            var issuer = child["Issuer"];
+            if (string.IsNullOrWhiteSpace(issuer))
+            {
+                errors.Add($"{key}:Issuer: required (the exact 'iss' of the tokens to accept).");
+                continue;
+            }
+
+            if (!Uri.TryCreate(issuer, UriKind.Absolute, out var uri) || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
+            {
+                errors.Add($"{key}:Issuer: '{issuer}' is not an absolute URL without query or fragment.");
+                continue;
+            }
+
+            if (uri.Scheme != Uri.UriSchemeHttps && !(uri.Scheme == Uri.UriSchemeHttp && IsLoopback(uri)))
+            {
+                errors.Add($"{key}:Issuer: '{issuer}' must use https (plain http is accepted only for a loopback issuer).");
+                continue;
+            }
+
+            var audiences = ReadList(child.GetSection("Audiences"));
+            if (audiences.Count == 0)
+            {
+                audiences.Add("ghaport");
+            }
+
+            if (audiences.Any(string.IsNullOrWhiteSpace))
+            {
+                errors.Add($"{key}:Audiences: an audience must not be empty.");
+            }
+
+            issuers.Add(new IssuerSettings { Issuer = issuer, Audiences = audiences });
+        }
+
+        if (issuers.Count == 0 && !errors.Any(e => e.StartsWith("Broker:Issuers", StringComparison.Ordinal)))
+        {
+            errors.Add("Broker:Issuers: at least one issuer is required (for GitHub Actions: https://token.actions.githubusercontent.com).");
+        }
+
+        return issuers;
+    }
+
+    private static Dictionary<string, TargetAddress> ReadTargets(IConfigurationSection section, List<string> errors)
+    {
+        var targets = new Dictionary<string, TargetAddress>(StringComparer.Ordinal);
+        foreach (var child in section.GetChildren())
+        {
+            var key = child.Path;
+            if (!TargetNamePattern().IsMatch(child.Key))
+            {
+                errors.Add($"{key}: '{child.Key}' is not a valid target name (lower-case letters, digits, '.', '_', '-'; at most 63).");
+                continue;
+            }
+
+            if (!TryParseHostPort(child.Value, out var address))
+            {
+                errors.Add($"{key}: '{child.Value}' is not HOST:PORT (port 1-65535; IPv6 as [addr]:port).");
+                continue;
+            }
+
+            targets.Add(child.Key, address);
+        }
+
+        return targets;
+    }
+
+    private static List<RuleSettings> ReadRules(IConfigurationSection section, List<string> errors)
+    {
+        var rules = new List<RuleSettings>();
+        foreach (var child in section.GetChildren())
+        {
+            var name = child["Name"] is { Length: > 0 } n ? n : $"rule {child.Key}";
+            var key = $"{child.Path} ({name})";
+
+            var targets = ReadList(child.GetSection("Targets"));
+            if (targets.Count == 0)
+            {
+                errors.Add($"{key}:Targets: a rule must name at least one target.");
+            }
+
+            var claims = new Dictionary<string, IReadOnlyList<ClaimPattern>>(StringComparer.Ordinal);
+            foreach (var claim in child.GetSection("Claims").GetChildren())
+            {
+                var patterns = new List<ClaimPattern>();
+                foreach (var text in ReadList(claim))
+                {
+                    if (ClaimPattern.TryParse(text, out var pattern, out var error))
+                    {
+                        patterns.Add(pattern!);
+                    }
+                    else
+                    {
+                        errors.Add($"{key}:Claims:{claim.Key}: {error}.");
+                    }
+                }
+
+                if (patterns.Count > 0)
+                {
+                    claims[claim.Key] = patterns;
+                }
+            }
+
+            if (claims.Count == 0)
+            {
+                errors.Add($"{key}:Claims: a rule must require at least one claim; without any it would admit every token of the issuer.");
+            }
+
+            var maxTtl = ReadDuration(child, "MaxTtl", null, errors);
+            var maxConnections = ReadInt(child, "MaxConnections", 16, 1, 10_000, errors);
+            rules.Add(new RuleSettings { Name = name, Targets = targets, Claims = claims, MaxTtl = maxTtl, MaxConnections = maxConnections });
+        }
+
+        return rules;
+    }
+
+    private static LeaseSettings ReadLeases(IConfigurationSection section, List<string> errors)
+    {
+        var defaults = new LeaseSettings();
+        var settings = new LeaseSettings
+        {
+            DefaultTtl = ReadDuration(section, "DefaultTtl", defaults.DefaultTtl, errors) ?? defaults.DefaultTtl,
+            MaxTtl = ReadDuration(section, "MaxTtl", defaults.MaxTtl, errors) ?? defaults.MaxTtl,
+        };
+
+        if (settings.DefaultTtl > settings.MaxTtl)
+        {
+            errors.Add($"Broker:Leases:DefaultTtl: {settings.DefaultTtl} is longer than Broker:Leases:MaxTtl ({settings.MaxTtl}).");
+        }
+
+        return settings;
+    }
+
+    private static TransportSettings ReadTransport(IConfigurationSection section, List<string> errors)
+    {
+        var d = new TransportSettings();
+        return new TransportSettings
+        {
+            ConnectTimeout = ReadDuration(section, "ConnectTimeout", d.ConnectTimeout, errors) ?? d.ConnectTimeout,
+            // Kestrel's own bounds: windows between 64 KiB and 2^31-1 bytes.
+            ConnectionWindowSize = ReadInt(section, "ConnectionWindowSize", d.ConnectionWindowSize, 65_535, int.MaxValue, errors),
+            StreamWindowSize = ReadInt(section, "StreamWindowSize", d.StreamWindowSize, 65_535, int.MaxValue, errors),
+            MaxStreamsPerConnection = ReadInt(section, "MaxStreamsPerConnection", d.MaxStreamsPerConnection, 1, 10_000, errors),
+            KeepAlivePingDelay = ReadDuration(section, "KeepAlivePingDelay", d.KeepAlivePingDelay, errors) ?? d.KeepAlivePingDelay,
+            KeepAlivePingTimeout = ReadDuration(section, "KeepAlivePingTimeout", d.KeepAlivePingTimeout, errors) ?? d.KeepAlivePingTimeout,
+            IdleConnectionTimeout = ReadDuration(section, "IdleConnectionTimeout", d.IdleConnectionTimeout, errors) ?? d.IdleConnectionTimeout,
+        };
+    }
+
+    /// <summary>A key that holds either one value or a list of values.</summary>
+    private static List<string> ReadList(IConfigurationSection section) =>
+        section.Value is { } single
+            ? [single]
+            : section.GetChildren().Select(c => c.Value ?? string.Empty).ToList();
+
+    private static TimeSpan? ReadDuration(IConfigurationSection section, string name, TimeSpan? fallback, List<string> errors)
+    {
+        var text = section[name];
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) || value <= TimeSpan.Zero)
+        {
+            errors.Add($"{section.Path}:{name}: '{text}' is not a positive duration (hh:mm:ss, or d.hh:mm:ss).");
+            return fallback;
+        }
+
+        return value;
+    }
+
+    private static int ReadInt(IConfigurationSection section, string name, int fallback, int min, int max, List<string> errors)
+    {
+        var text = section[name];
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            errors.Add($"{section.Path}:{name}: '{text}' is not a whole number from {min} to {max}.");
+            return fallback;
+        }
+
+        return value;
+    }
+
+    internal static bool TryParseHostPort(string? text, out TargetAddress address)
+    {
+        address = null!;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+
+        string host;
+        string portText;
+        if (text.StartsWith('['))
+        {
+            var close = text.IndexOf("]:", StringComparison.Ordinal);
+            if (close < 0)
+            {
+                return false;
+            }
+
+            host = text[1..close];
+            portText = text[(close + 2)..];
+            if (!IPAddress.TryParse(host, out _))
+            {
+                return false;
+            }
+        }
+        else
+        {
+            var colon = text.LastIndexOf(':');
+            if (colon <= 0 || text.IndexOf(':') != colon)
+            {
+                return false;
+            }
+
+            host = text[..colon];
+            portText = text[(colon + 1)..];
+            if (Uri.CheckHostName(host) == UriHostNameType.Unknown)
+            {
+                return false;
+            }
+        }
+
+        if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        {
+            return false;
+        }
+
+        address = new TargetAddress(host, port);
+        return true;
+    }
+
+    internal static bool IsLoopback(Uri uri) =>
+        uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));
+}

@@ -1,0 +1,29 @@
+namespace GitHubActionsPort.Broker.Configuration;
+
+/// <summary>HTTP/2 and dialing settings (<c>Broker:Transport</c>).</summary>
+public sealed record TransportSettings
+{
+    /// <summary>How long a target has to accept a connection. Default: 10 seconds.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// HTTP/2 connection receive window. Default: 16 MiB. With Kestrel's 1 MiB default, eight busy tunnels on one
+    /// connection fell to a tenth of one tunnel's throughput.
+    /// </summary>
+    public int ConnectionWindowSize { get; init; } = 16 * 1024 * 1024;
+
+    /// <summary>HTTP/2 stream receive window: the most one tunnel buffers upstream. Default: 4 MiB.</summary>
+    public int StreamWindowSize { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>Concurrent tunnels per HTTP/2 connection; the agent opens more connections past it. Default: 100.</summary>
+    public int MaxStreamsPerConnection { get; init; } = 100;
+
+    /// <summary>Ping an HTTP/2 connection that has been quiet this long. Default: 30 seconds.</summary>
+    public TimeSpan KeepAlivePingDelay { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Close a connection whose ping is unanswered this long. Default: 20 seconds.</summary>
+    public TimeSpan KeepAlivePingTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Close a connection with no open tunnels after this long. Default: 2 minutes.</summary>
+    public TimeSpan IdleConnectionTimeout { get; init; } = TimeSpan.FromMinutes(2);
+}

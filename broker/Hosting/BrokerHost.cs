@@ -1,0 +1,95 @@
+using GitHubActionsPort.Broker.Auth;
+using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Broker.Leases;
+using GitHubActionsPort.Broker.Policy;
+using GitHubActionsPort.Broker.Services;
+using GitHubActionsPort.Broker.Tunnels;
+using GitHubActionsPort.Protocol;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace GitHubActionsPort.Broker.Hosting;
+
+/// <summary>Builds the broker's web host: configuration read and validated first, then Kestrel and gRPC.</summary>
+public static class BrokerHost
+{
+    /// <summary>Where the broker listens when neither <c>--urls</c> nor <c>Kestrel:Endpoints</c> says.</summary>
+    public const string DefaultUrl = "http://127.0.0.1:8470";
+
+    /// <summary>
+    /// Builds the broker. <paramref name="configure"/> adds configuration sources after the standard ones (the
+    /// <c>--config</c> file, test overrides). Throws <see cref="BrokerConfigurationException"/> naming every bad key.
+    /// </summary>
+    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        configure?.Invoke(builder.Configuration);
+        var settings = BrokerSettingsReader.Read(builder.Configuration);
+
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Grpc", LogLevel.Warning);
+        builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<IdTokenValidator>();
+        builder.Services.AddSingleton<AccessPolicy>();
+        builder.Services.AddSingleton<LeaseStore>();
+        builder.Services.AddSingleton<TargetDialer>();
+        builder.Services.AddHttpClient(IdTokenValidator.HttpClientName, http =>
+            {
+                http.Timeout = TimeSpan.FromSeconds(10);
+                http.MaxResponseContentBufferSize = 256 * 1024;
+            })
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
+
+        builder.Services.AddGrpc(grpc =>
+        {
+            grpc.MaxReceiveMessageSize = WireLimits.MaxMessageSize;
+            grpc.MaxSendMessageSize = WireLimits.MaxMessageSize;
+            grpc.EnableDetailedErrors = false;
+        });
+
+        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, settings.Transport));
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists())
+        {
+            builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        var app = builder.Build();
+        app.MapGrpcService<BrokerService>();
+        return app;
+    }
+
+    /// <summary>The addresses the broker actually listens on (port 0 resolved).</summary>
+    public static IReadOnlyList<Uri> Addresses(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!
+            .Addresses.Select(a => new Uri(a)).ToList();
+    }
+
+    private static void ConfigureKestrel(KestrelServerOptions kestrel, TransportSettings transport)
+    {
+        kestrel.AddServerHeader = false;
+        var limits = kestrel.Limits;
+        limits.Http2.InitialConnectionWindowSize = transport.ConnectionWindowSize;
+        limits.Http2.InitialStreamWindowSize = transport.StreamWindowSize;
+        limits.Http2.MaxStreamsPerConnection = transport.MaxStreamsPerConnection;
+        limits.Http2.KeepAlivePingDelay = transport.KeepAlivePingDelay;
+        limits.Http2.KeepAlivePingTimeout = transport.KeepAlivePingTimeout;
+        limits.KeepAliveTimeout = transport.IdleConnectionTimeout;
+        // A quiet tunnel is a healthy tunnel (an idle database session): no data-rate floor may end it.
+        limits.MinRequestBodyDataRate = null;
+        limits.MinResponseDataRate = null;
+        // gRPC needs HTTP/2; without TLS that means prior knowledge (h2c), so endpoints speak HTTP/2 only.
+        kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = HttpProtocols.Http2);
+    }
+}

@@ -1,0 +1,49 @@
+using GitHubActionsPort.Broker.Auth;
+using GitHubActionsPort.Broker.Configuration;
+
+namespace GitHubActionsPort.Broker.Policy;
+
+/// <summary>
+/// Deny by default: a target is reachable only through a rule whose every claim matches the caller's token.
+/// A request is granted whole or denied whole.
+/// </summary>
+internal sealed class AccessPolicy(BrokerSettings settings)
+{
+    /// <summary>Most targets one session may ask for.</summary>
+    public const int MaxTargetsPerSession = 32;
+
+    public AccessDecision Decide(CallerIdentity caller, IReadOnlyCollection<string> targets, TimeSpan? requestedTtl)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        ArgumentNullException.ThrowIfNull(targets);
+
+        var matching = settings.Rules.Where(rule => Matches(rule, caller)).ToList();
+        var ttlCap = settings.Leases.MaxTtl;
+        var maxConnections = int.MaxValue;
+        var granting = new List<string>();
+
+        foreach (var target in targets)
+        {
+            var rules = matching.Where(rule => rule.Targets.Contains(target, StringComparer.Ordinal)).ToList();
+            if (rules.Count == 0)
+            {
+                // Unknown and forbidden targets get the same answer, so the reply reveals nothing of the policy.
+                return AccessDecision.Deny($"target '{target}' is not permitted for {caller.Describe()}");
+            }
+
+            // Several rules may open one target; the most generous of them applies to it.
+            ttlCap = Min(ttlCap, rules.Max(r => r.MaxTtl ?? settings.Leases.MaxTtl));
+            maxConnections = Math.Min(maxConnections, rules.Max(r => r.MaxConnections));
+            granting.AddRange(rules.Select(r => r.Name).Where(n => !granting.Contains(n)));
+        }
+
+        var ttl = Min(requestedTtl ?? settings.Leases.DefaultTtl, ttlCap);
+        return new AccessDecision(true, null, ttl, maxConnections, granting);
+    }
+
+    /// <summary>Every claim the rule lists must be a string claim of the token matching one of its patterns.</summary>
+    public static bool Matches(RuleSettings rule, CallerIdentity caller) =>
+        rule.Claims.All(claim => caller.Claims.TryGetValue(claim.Key, out var value) && claim.Value.Any(p => p.IsMatch(value)));
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+}

@@ -1,0 +1,3 @@
+using GitHubActionsPort.Broker.Hosting;
+
+return await BrokerCommand.RunAsync(args).ConfigureAwait(false);

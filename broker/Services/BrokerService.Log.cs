@@ -1,0 +1,33 @@
+using GitHubActionsPort.Protocol.Tunnels;
+
+namespace GitHubActionsPort.Broker.Services;
+
+internal sealed partial class BrokerService
+{
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Session {LeaseId} granted to {Caller} for {Targets} until {ExpiresAt:u} by rule {Rules}", EventName = "SessionGranted")]
+        public static partial void SessionGranted(ILogger logger, string leaseId, string caller, string targets, DateTimeOffset expiresAt, string rules);
+
+        [LoggerMessage(2, LogLevel.Warning, "Session denied: {Reason} (caller {Caller})", EventName = "SessionDenied")]
+        public static partial void SessionDenied(ILogger logger, string caller, string reason);
+
+        [LoggerMessage(3, LogLevel.Warning, "Id-token from {Peer} rejected: {Reason}", EventName = "TokenRejected")]
+        public static partial void TokenRejected(ILogger logger, string peer, string reason);
+
+        [LoggerMessage(4, LogLevel.Error, "Issuer keys unavailable: {Reason}", EventName = "IssuerUnavailable")]
+        public static partial void IssuerUnavailable(ILogger logger, string reason, Exception exception);
+
+        [LoggerMessage(5, LogLevel.Information, "Tunnel {TunnelId} to {Target} opened from {Peer}", EventName = "TunnelOpened")]
+        public static partial void TunnelOpened(ILogger logger, string tunnelId, string target, string peer);
+
+        [LoggerMessage(6, LogLevel.Information, "Tunnel {TunnelId} to {Target} closed ({End}): {BytesToTarget} bytes to target, {BytesFromTarget} from it, {DurationMs:0} ms", EventName = "TunnelClosed")]
+        public static partial void TunnelClosed(ILogger logger, string tunnelId, string target, TunnelEnd end, long bytesToTarget, long bytesFromTarget, double durationMs);
+
+        [LoggerMessage(7, LogLevel.Warning, "Tunnel {TunnelId}: target {Target} ({Address}) {Reason}", EventName = "TargetUnreachable")]
+        public static partial void TargetUnreachable(ILogger logger, string tunnelId, string target, string address, string reason);
+
+        [LoggerMessage(8, LogLevel.Warning, "Lease {LeaseId}: tunnel to {Target} refused, {MaxConnections} already open", EventName = "TunnelLimitReached")]
+        public static partial void TunnelLimitReached(ILogger logger, string leaseId, string target, int maxConnections);
+    }
+}
