@@ -1,0 +1,57 @@
+using System.Globalization;
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace GitHubActionsPort.Agent.Cli;
+
+/// <summary>One <c>--forward [BIND:]PORT:TARGET</c>: a local address to listen on and the target name behind it.</summary>
+public sealed partial record ForwardSpec(IPEndPoint Listen, string Target)
+{
+    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
+    private static partial Regex TargetName();
+
+    /// <summary>Parses the flag's value. Without BIND it listens on 127.0.0.1: another address only when asked.</summary>
+    public static ForwardSpec Parse(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var targetColon = text.LastIndexOf(':');
+        if (targetColon <= 0)
+        {
+            throw Invalid(text, "expected [BIND:]PORT:TARGET, for example 5432:prod-db");
+        }
+
+        var target = text[(targetColon + 1)..];
+        var head = text[..targetColon];
+        var portColon = head.LastIndexOf(':');
+        var portText = portColon < 0 ? head : head[(portColon + 1)..];
+        var bindText = portColon < 0 ? null : head[..portColon];
+
+        if (!TargetName().IsMatch(target))
+        {
+            throw Invalid(text, $"'{target}' is not a target name (lower-case letters, digits, '.', '_', '-')");
+        }
+
+        if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)
+        {
+            throw Invalid(text, $"'{portText}' is not a port from 0 to 65535 (0 picks a free one)");
+        }
+
+        var address = IPAddress.Loopback;
+        if (bindText is not null)
+        {
+            var trimmed = bindText.StartsWith('[') && bindText.EndsWith(']') ? bindText[1..^1] : bindText;
+            if (trimmed == "localhost")
+            {
+                address = IPAddress.Loopback;
+            }
+            else if (!IPAddress.TryParse(trimmed, out address!))
+            {
+                throw Invalid(text, $"'{bindText}' is not an IP address to listen on (IPv6 in brackets: [::1])");
+            }
+        }
+
+        return new ForwardSpec(new IPEndPoint(address, port), target);
+    }
+
+    private static ArgumentException Invalid(string text, string why) => new($"--forward '{text}': {why}");
+}

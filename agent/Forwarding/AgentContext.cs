@@ -1,0 +1,17 @@
+namespace GitHubActionsPort.Agent.Forwarding;
+
+/// <summary>What an agent run needs from its surroundings; the process passes the real ones, tests their own.</summary>
+public sealed record AgentContext
+{
+    /// <summary>Where the <c>ready</c> lines go (standard output).</summary>
+    public required TextWriter Out { get; init; }
+
+    public required ILoggerFactory LoggerFactory { get; init; }
+
+    /// <summary>Reads an environment variable.</summary>
+    public Func<string, string?> Environment { get; init; } = System.Environment.GetEnvironmentVariable;
+
+    public AgentTransport Transport { get; init; } = new();
+
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}

@@ -1,0 +1,82 @@
+using System.Net;
+using System.Net.Sockets;
+using GitHubActionsPort.Agent.Cli;
+
+namespace GitHubActionsPort.Agent.Forwarding;
+
+/// <summary>A listening socket for one forward. Bound before the session opens, so a busy port fails fast.</summary>
+internal sealed class ForwardListener : IDisposable
+{
+    private readonly Socket _socket;
+
+    private ForwardListener(Socket socket, ForwardSpec forward)
+    {
+        _socket = socket;
+        Forward = forward;
+        LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+    }
+
+    public ForwardSpec Forward { get; }
+
+    /// <summary>Where it listens, with the real port when the forward asked for port 0.</summary>
+    public IPEndPoint LocalEndPoint { get; }
+
+    public static ForwardListener Bind(ForwardSpec forward)
+    {
+        ArgumentNullException.ThrowIfNull(forward);
+        var socket = new Socket(forward.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (forward.Listen.AddressFamily == AddressFamily.InterNetworkV6)
+            {
+                socket.DualMode = false;
+            }
+
+            socket.Bind(forward.Listen);
+            socket.Listen(512);
+            return new ForwardListener(socket, forward);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            var why = ex.SocketErrorCode switch
+            {
+                SocketError.AddressAlreadyInUse => "the port is already in use",
+                SocketError.AddressNotAvailable => "the address is not on this machine",
+                SocketError.AccessDenied => "permission denied (ports below 1024 need privileges)",
+                _ => ex.Message,
+            };
+            throw new AgentException(ExitCodes.CannotListen, $"cannot listen on {forward.Listen}: {why}", ex);
+        }
+    }
+
+    /// <summary>Accepts until cancelled, handing each connection to <paramref name="handle"/> without waiting for it.</summary>
+    public async Task AcceptAsync(Action<Socket, ForwardSpec> handle, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+            {
+                // The client gave up between SYN and accept; nothing to serve.
+                continue;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+
+            handle(accepted, Forward);
+        }
+    }
+
+    public void Dispose() => _socket.Dispose();
+}

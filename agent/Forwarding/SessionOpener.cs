@@ -1,0 +1,52 @@
+using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Protocol.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+
+namespace GitHubActionsPort.Agent.Forwarding;
+
+/// <summary>Exchanges the id-token for a lease, turning each way it can fail into its exit code and cause.</summary>
+internal static class SessionOpener
+{
+    public static async Task<Lease> OpenAsync(Broker.BrokerClient client, Uri broker, string idToken, IEnumerable<string> targets, TimeSpan? ttl, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var request = new OpenSessionRequest { IdToken = idToken };
+        request.Targets.AddRange(targets.Distinct(StringComparer.Ordinal));
+        if (ttl is { } requested)
+        {
+            request.Ttl = Duration.FromTimeSpan(requested);
+        }
+
+        try
+        {
+            var response = await client.OpenSessionAsync(request, deadline: DateTime.UtcNow + timeout, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return response.Lease ?? throw new AgentException(ExitCodes.Failure, "the broker granted a session without a lease");
+        }
+        catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw ex.StatusCode switch
+            {
+                StatusCode.Unauthenticated => new AgentException(ExitCodes.TokenRejected, $"the broker rejected the id-token: {Detail(ex)}", ex),
+                StatusCode.PermissionDenied => new AgentException(ExitCodes.TargetDenied, $"the broker denied the session: {Detail(ex)}", ex),
+                StatusCode.InvalidArgument => new AgentException(ExitCodes.Usage, $"the broker refused the request: {Detail(ex)}", ex),
+                StatusCode.DeadlineExceeded => new AgentException(ExitCodes.BrokerUnreachable, $"the broker at {broker} did not answer within {timeout.TotalSeconds:0} s", ex),
+                StatusCode.Unavailable or StatusCode.Unknown or StatusCode.Internal when ex.Status.DebugException is not null =>
+                    new AgentException(ExitCodes.BrokerUnreachable, $"cannot reach the broker at {broker}: {Innermost(ex.Status.DebugException!).Message}", ex),
+                StatusCode.Unavailable => new AgentException(ExitCodes.BrokerUnreachable, $"the broker at {broker} is unavailable: {Detail(ex)}", ex),
+                _ => new AgentException(ExitCodes.Failure, $"opening a session failed: {ex.StatusCode} {Detail(ex)}", ex),
+            };
+        }
+    }
+
+    private static string Detail(RpcException ex) => string.IsNullOrEmpty(ex.Status.Detail) ? ex.StatusCode.ToString() : ex.Status.Detail;
+
+    private static Exception Innermost(Exception ex)
+    {
+        while (ex.InnerException is not null)
+        {
+            ex = ex.InnerException;
+        }
+
+        return ex;
+    }
+}

@@ -1,0 +1,19 @@
+namespace GitHubActionsPort.Agent.Forwarding;
+
+internal sealed partial class TunnelClient
+{
+    private static partial class Log
+    {
+        [LoggerMessage(10, LogLevel.Information, "Connection {ConnectionId} from {Peer} to {Target}: tunnel open", EventName = "TunnelOpened")]
+        public static partial void TunnelOpened(ILogger logger, long connectionId, string peer, string target);
+
+        [LoggerMessage(11, LogLevel.Information, "Connection {ConnectionId} to {Target} closed: {BytesSent} bytes sent, {BytesReceived} received, {DurationMs:0} ms", EventName = "TunnelClosed")]
+        public static partial void TunnelClosed(ILogger logger, long connectionId, string target, long bytesSent, long bytesReceived, double durationMs);
+
+        [LoggerMessage(12, LogLevel.Warning, "Connection {ConnectionId} to {Target} reset: {Reason} ({BytesSent} bytes sent, {BytesReceived} received, {DurationMs:0} ms)", EventName = "TunnelFailed")]
+        public static partial void TunnelFailed(ILogger logger, long connectionId, string target, string reason, long bytesSent, long bytesReceived, double durationMs);
+
+        [LoggerMessage(13, LogLevel.Warning, "Connection {ConnectionId} to {Target} closed: {Reason}", EventName = "TunnelRefused")]
+        public static partial void TunnelRefused(ILogger logger, long connectionId, string target, string reason);
+    }
+}

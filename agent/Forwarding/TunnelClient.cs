@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Protocol;
+using GitHubActionsPort.Protocol.Tunnels;
+using GitHubActionsPort.Protocol.V1;
+using Grpc.Core;
+
+namespace GitHubActionsPort.Agent.Forwarding;
+
+/// <summary>
+/// Carries one accepted local connection through one Tunnel call. A clean end on both sides closes the local
+/// socket cleanly; any failure resets it, so the local client sees an error, never a silently short stream.
+/// </summary>
+internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lease, ILogger logger)
+{
+    private long _lastId;
+
+    public async Task RunAsync(Socket accepted, ForwardSpec forward, CancellationToken stopping)
+    {
+        var id = Interlocked.Increment(ref _lastId);
+        var peer = accepted.RemoteEndPoint?.ToString() ?? "?";
+        var started = Stopwatch.GetTimestamp();
+        await using var local = new TunnelSocket(accepted);
+        using var callEnds = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var headers = new Metadata
+        {
+            { "authorization", $"{WireLimits.LeaseScheme} {lease.Token}" },
+            { WireLimits.TargetHeader, forward.Target },
+        };
+
+        using var call = client.Tunnel(headers, cancellationToken: callEnds.Token);
+        try
+        {
+            // The broker answers with headers once the target is connected; a refusal comes back as a status.
+            await call.ResponseHeadersAsync.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
+        {
+            local.Abort();
+            if (!stopping.IsCancellationRequested)
+            {
+                Log.TunnelRefused(logger, id, forward.Target, Describe(ex as RpcException, ex));
+            }
+
+            return;
+        }
+
+        Log.TunnelOpened(logger, id, peer, forward.Target);
+        var result = await TunnelSplice.RunAsync(local, call.ResponseStream, call.RequestStream, () => call.RequestStream.CompleteAsync(), callEnds.Token).ConfigureAwait(false);
+        var reason = result.End switch
+        {
+            TunnelEnd.Completed => await AwaitCleanEndAsync(call, callEnds.Token).ConfigureAwait(false),
+            TunnelEnd.SocketFailed => "the local client reset the connection",
+            TunnelEnd.StreamFailed => "the broker ended the tunnel: " + Describe(StatusOf(call), result.Error),
+            _ => "the agent is stopping",
+        };
+
+        if (reason is not null)
+        {
+            // Reset the far side (cancelling the call sends RST_STREAM) and the near side alike.
+            await callEnds.CancelAsync().ConfigureAwait(false);
+            local.Abort();
+        }
+
+        var elapsed = Stopwatch.GetElapsedTime(started);
+        if (reason is null)
+        {
+            Log.TunnelClosed(logger, id, forward.Target, result.BytesFromSocket, result.BytesToSocket, elapsed.TotalMilliseconds);
+        }
+        else
+        {
+            Log.TunnelFailed(logger, id, forward.Target, reason, result.BytesFromSocket, result.BytesToSocket, elapsed.TotalMilliseconds);
+        }
+    }
+
+    /// <summary>
+    /// Both directions ended; wait for the broker's OK before letting go of the call. Disposing it earlier would
+    /// reset the stream while the broker may still be passing our end-of-stream on to the target.
+    /// </summary>
+    private static async Task<string?> AwaitCleanEndAsync(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false)
+                ? "the broker sent data after its end of stream"
+                : null;
+        }
+        catch (RpcException ex)
+        {
+            return "the broker ended the tunnel: " + Describe(ex.Status, ex);
+        }
+        catch (OperationCanceledException)
+        {
+            return "the agent is stopping";
+        }
+    }
+
+    private static Status? StatusOf(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call)
+    {
+        try
+        {
+            return call.GetStatus();
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static string Describe(RpcException? ex, Exception fallback) => Describe(ex?.Status, fallback);
+
+    private static string Describe(Status? status, Exception? fallback) =>
+        status is { } s && !string.IsNullOrEmpty(s.Detail) ? s.Detail
+        : fallback is RpcException rpc && !string.IsNullOrEmpty(rpc.Status.Detail) ? rpc.Status.Detail
+        : fallback?.Message ?? "no reason given";
+}

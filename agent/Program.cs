@@ -1,0 +1,3 @@
+using GitHubActionsPort.Agent.Cli;
+
+return await AgentCommand.RunProcessAsync(args).ConfigureAwait(false);

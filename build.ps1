@@ -1,0 +1,311 @@
+#Requires -Version 7
+<#
+.SYNOPSIS
+    Build, test, demo, benchmark and publish GitHub Actions Port.
+
+.DESCRIPTION
+    Run with the PowerShell pinned as a local dotnet tool:
+
+        dotnet tool restore
+        dotnet pwsh ./build.ps1 [build|test|demo|bench|publish] [extra arguments...]
+
+    build    dotnet build of the solution (Release).
+    test     build, then dotnet test with TRX results in artifacts/test-results; the last
+             line of output is "<n> passed, <n> failed, <n> skipped". Fails when dotnet test
+             fails, when any test fails, or when no test ran. Extra arguments go to
+             dotnet test (e.g. --filter "FullyQualifiedName~Splice").
+    demo     dotnet run of the harness "demo" command; extra arguments are passed through.
+    bench    dotnet run of the harness "bench" command; extra arguments are passed through.
+    publish  self-contained single-file ghaport and ghaport-broker for linux-x64,
+             linux-arm64 and win-x64 into artifacts/publish/<rid>, and the ghaport
+             .NET tool package into artifacts/packages.
+
+    Extra arguments are collected by PowerShell, so a bare "--" and short switches that
+    match a common parameter (-v, -d, -e, ...) are not passed through; use long forms.
+#>
+param(
+    [ValidateSet('build', 'test', 'demo', 'bench', 'publish')]
+    [string] $Target = 'build',
+
+    [Parameter(ValueFromRemainingArguments)]
+    $Rest
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+# Exit codes of native commands are checked explicitly below, with a message naming the command.
+$PSNativeCommandUseErrorActionPreference = $false
+if ([Console]::IsOutputRedirected -or $env:NO_COLOR) {
+    $PSStyle.OutputRendering = 'PlainText'
+}
+
+Set-Location -LiteralPath $PSScriptRoot
+
+$env:DOTNET_CLI_TELEMETRY_OPTOUT = '1'
+$env:DOTNET_NOLOGO = '1'
+
+$Solution = 'GitHubActionsPort.sln'
+$Configuration = 'Release'
+$AgentProject = 'agent/GitHubActionsPort.Agent.csproj'
+$BrokerProject = 'broker/GitHubActionsPort.Broker.csproj'
+$HarnessProject = 'tests/GitHubActionsPort.Harness'
+$ArtifactsDir = Join-Path $PSScriptRoot 'artifacts'
+$TestResultsDir = Join-Path $ArtifactsDir 'test-results'
+$PublishDir = Join-Path $ArtifactsDir 'publish'
+$PackagesDir = Join-Path $ArtifactsDir 'packages'
+$PublishRids = @('linux-x64', 'linux-arm64', 'win-x64')
+
+# Pass-through arguments as plain strings (no $null when none were given).
+$RestArgs = [string[]] @($Rest | Where-Object { $null -ne $_ } | ForEach-Object { [string] $_ })
+
+# Exit code of the last command run through Invoke-Native.
+$script:NativeExitCode = 0
+
+function Write-Step {
+    param([Parameter(Mandatory)] [string] $Text)
+    Write-Host ''
+    Write-Host "==> $Text" -ForegroundColor Cyan
+}
+
+function Write-Problem {
+    param([Parameter(Mandatory)] [string] $Text)
+    [Console]::Out.Flush()
+    [Console]::Error.WriteLine("build.ps1: $Text")
+    [Console]::Error.Flush()
+}
+
+function Format-CommandLine {
+    param([string] $FilePath, [string[]] $ArgumentList)
+    $parts = foreach ($a in @($FilePath) + @($ArgumentList)) {
+        if ($a -match '[\s";&|<>()]' -or $a -eq '') { '"' + ($a -replace '"', '\"') + '"' } else { $a }
+    }
+    $parts -join ' '
+}
+
+function Invoke-Native {
+    <#
+    Runs a native command with its output going straight to the console (not captured),
+    records its exit code in $script:NativeExitCode and, unless -AllowFailure, throws a
+    clear error when it is not zero.
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $FilePath,
+        [string[]] $ArgumentList = @(),
+        [switch] $AllowFailure
+    )
+    $commandLine = Format-CommandLine $FilePath $ArgumentList
+    Write-Host "> $commandLine" -ForegroundColor DarkGray
+    $global:LASTEXITCODE = 0
+    try {
+        & $FilePath @ArgumentList
+    }
+    catch [System.Management.Automation.CommandNotFoundException] {
+        throw "'$FilePath' was not found on PATH (needed for: $commandLine)."
+    }
+    $script:NativeExitCode = $global:LASTEXITCODE
+    if ($script:NativeExitCode -ne 0 -and -not $AllowFailure) {
+        throw "Command failed with exit code $($script:NativeExitCode): $commandLine"
+    }
+}
+
+function Get-IntAttribute {
+    param([System.Xml.XmlElement] $Element, [string] $Name)
+    if ($null -eq $Element) { return 0 }
+    $value = $Element.GetAttribute($Name)
+    $n = 0
+    if ([int]::TryParse($value, [ref] $n)) { return $n }
+    return 0
+}
+
+function Get-TrxSummary {
+    <#
+    Sums the results of every *.trx file under $Directory. Per file, each of passed /
+    failed / skipped is the larger of what ResultSummary/Counters says and what the
+    UnitTestResult outcomes say, so a file is never counted twice and a file with a
+    missing or partial Counters element still counts its results.
+      failed  = Failed, Error, Timeout, Aborted
+      skipped = NotExecuted, Inconclusive, NotRunnable
+    Returns passed, failed, skipped, Files (count) and Errors (unreadable files).
+    #>
+    param([Parameter(Mandatory)] [string] $Directory)
+
+    $summary = [ordered]@{ Passed = 0; Failed = 0; Skipped = 0; Files = 0; Errors = [System.Collections.Generic.List[string]]::new() }
+    if (-not (Test-Path -LiteralPath $Directory -PathType Container)) { return [pscustomobject] $summary }
+
+    $files = @(Get-ChildItem -LiteralPath $Directory -Filter '*.trx' -Recurse -File | Sort-Object FullName)
+    foreach ($file in $files) {
+        $summary.Files++
+        try {
+            $doc = [System.Xml.XmlDocument]::new()
+            $doc.XmlResolver = $null
+            $doc.Load($file.FullName)
+        }
+        catch {
+            $summary.Errors.Add("could not read $($file.FullName): $($_.Exception.Message)")
+            continue
+        }
+
+        $counters = $doc.SelectSingleNode("/*[local-name()='TestRun']/*[local-name()='ResultSummary']/*[local-name()='Counters']")
+        $cPassed = (Get-IntAttribute $counters 'passed') + (Get-IntAttribute $counters 'passedButRunAborted')
+        $cFailed = (Get-IntAttribute $counters 'failed') + (Get-IntAttribute $counters 'error') +
+            (Get-IntAttribute $counters 'timeout') + (Get-IntAttribute $counters 'aborted')
+        $cSkipped = (Get-IntAttribute $counters 'notExecuted') + (Get-IntAttribute $counters 'inconclusive') +
+            (Get-IntAttribute $counters 'notRunnable')
+
+        $rPassed = 0; $rFailed = 0; $rSkipped = 0
+        $results = $doc.SelectNodes("/*[local-name()='TestRun']/*[local-name()='Results']/*[local-name()='UnitTestResult']")
+        foreach ($result in $results) {
+            switch ($result.GetAttribute('outcome')) {
+                { $_ -in 'Passed', 'PassedButRunAborted' } { $rPassed++ }
+                { $_ -in 'Failed', 'Error', 'Timeout', 'Aborted' } { $rFailed++ }
+                { $_ -in 'NotExecuted', 'Inconclusive', 'NotRunnable' } { $rSkipped++ }
+            }
+        }
+
+        $summary.Passed += [Math]::Max($cPassed, $rPassed)
+        $summary.Failed += [Math]::Max($cFailed, $rFailed)
+        $summary.Skipped += [Math]::Max($cSkipped, $rSkipped)
+    }
+    return [pscustomobject] $summary
+}
+
+function Format-TestSummary {
+    param([Parameter(Mandatory)] $Summary)
+    "$($Summary.Passed) passed, $($Summary.Failed) failed, $($Summary.Skipped) skipped"
+}
+
+function Invoke-Build {
+    Write-Step "Build $Solution ($Configuration)"
+    Invoke-Native dotnet @('build', $Solution, '-c', $Configuration)
+}
+
+function Invoke-Test {
+    # The summary line must be the last line of output whatever happens, so problems are
+    # reported first and the process exits after printing it.
+    $problems = [System.Collections.Generic.List[string]]::new()
+
+    Write-Step "Clean $TestResultsDir"
+    if (Test-Path -LiteralPath $TestResultsDir) {
+        Remove-Item -LiteralPath $TestResultsDir -Recurse -Force
+    }
+    $null = New-Item -ItemType Directory -Path $TestResultsDir -Force
+
+    $built = $true
+    try {
+        Invoke-Build
+    }
+    catch {
+        $built = $false
+        $problems.Add("build failed, no test was run: $($_.Exception.Message)")
+    }
+
+    if ($built) {
+        Write-Step "Test $Solution ($Configuration)"
+        $testArgs = @(
+            'test', $Solution,
+            '-c', $Configuration,
+            '--no-build',
+            '--results-directory', $TestResultsDir,
+            '--logger', 'trx;LogFileName=tests.trx',
+            '--logger', 'console;verbosity=normal'
+        ) + $RestArgs
+        Invoke-Native dotnet $testArgs -AllowFailure
+        if ($script:NativeExitCode -ne 0) {
+            $problems.Add("dotnet test exited with code $($script:NativeExitCode).")
+        }
+    }
+
+    Write-Step "Test results ($TestResultsDir)"
+    $summary = Get-TrxSummary -Directory $TestResultsDir
+    foreach ($e in $summary.Errors) { $problems.Add($e) }
+    if ($built) {
+        if ($summary.Files -eq 0) {
+            $problems.Add("no TRX file was produced under $TestResultsDir.")
+        }
+        if ($summary.Failed -gt 0) {
+            $problems.Add("$($summary.Failed) test(s) failed.")
+        }
+        if ($summary.Passed + $summary.Failed -eq 0) {
+            $problems.Add('no test ran.')
+        }
+    }
+
+    foreach ($p in $problems) { Write-Problem $p }
+    [Console]::Error.Flush()
+    Write-Host (Format-TestSummary $summary)
+    if ($problems.Count -gt 0) { exit 1 }
+    exit 0
+}
+
+function Invoke-Harness {
+    param([Parameter(Mandatory)] [string] $Command)
+    Write-Step "Harness $Command ($Configuration)"
+    Invoke-Native dotnet (@('run', '-c', $Configuration, '--project', $HarnessProject, '--', $Command) + $RestArgs) -AllowFailure
+    if ($script:NativeExitCode -ne 0) {
+        Write-Problem "harness '$Command' exited with code $($script:NativeExitCode)."
+    }
+    exit $script:NativeExitCode
+}
+
+function Invoke-Publish {
+    foreach ($rid in $PublishRids) {
+        $out = Join-Path $PublishDir $rid
+        Write-Step "Publish $rid -> $out"
+        if (Test-Path -LiteralPath $out) {
+            Remove-Item -LiteralPath $out -Recurse -Force
+        }
+        foreach ($project in @($AgentProject, $BrokerProject)) {
+            Invoke-Native dotnet @(
+                'publish', $project,
+                '-c', $Configuration,
+                '-r', $rid,
+                '--self-contained',
+                '-p:PublishSingleFile=true',
+                '-p:IncludeNativeLibrariesForSelfExtract=true',
+                '-o', $out
+            )
+        }
+    }
+
+    Write-Step "Pack $AgentProject -> $PackagesDir"
+    Invoke-Native dotnet @('pack', $AgentProject, '-c', $Configuration, '-o', $PackagesDir)
+
+    Write-Step 'Published binaries'
+    foreach ($rid in $PublishRids) {
+        $out = Join-Path $PublishDir $rid
+        $binaries = @(Get-ChildItem -LiteralPath $out -File |
+                Where-Object { $_.Name -in 'ghaport', 'ghaport-broker', 'ghaport.exe', 'ghaport-broker.exe' } |
+                Sort-Object Name)
+        if ($binaries.Count -eq 0) {
+            throw "No ghaport / ghaport-broker binary found in $out."
+        }
+        foreach ($b in $binaries) {
+            '{0,-12} {1,-20} {2,10:N1} MB' -f $rid, $b.Name, ($b.Length / 1MB) | Write-Host
+        }
+        $others = @(Get-ChildItem -LiteralPath $out -File | Where-Object { $_ -notin $binaries })
+        if ($others.Count -gt 0) {
+            '{0,-12} (+ {1} other file(s): {2})' -f $rid, $others.Count, (($others.Name | Sort-Object) -join ', ') | Write-Host
+        }
+    }
+    foreach ($p in @(Get-ChildItem -LiteralPath $PackagesDir -Filter '*.nupkg' -File | Sort-Object Name)) {
+        '{0,-12} {1,-20} {2,10:N1} MB' -f 'package', $p.Name, ($p.Length / 1MB) | Write-Host
+    }
+}
+
+# Allows the functions to be dot-sourced for testing without running a target.
+if ($MyInvocation.InvocationName -eq '.') { return }
+
+try {
+    switch ($Target) {
+        'build' { Invoke-Build }
+        'test' { Invoke-Test }
+        'demo' { Invoke-Harness -Command 'demo' }
+        'bench' { Invoke-Harness -Command 'bench' }
+        'publish' { Invoke-Publish }
+    }
+}
+catch {
+    Write-Problem "$Target failed: $($_.Exception.Message)"
+    exit 1
+}
+exit 0
