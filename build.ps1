@@ -169,6 +169,12 @@ function Get-TrxSummary {
     return [pscustomobject] $summary
 }
 
+function Format-Size {
+    param([long] $Bytes)
+    if ($Bytes -ge 1MB) { return '{0:N1} MB' -f ($Bytes / 1MB) }
+    return '{0:N1} KB' -f ($Bytes / 1KB)
+}
+
 function Format-TestSummary {
     param([Parameter(Mandatory)] $Summary)
     "$($Summary.Passed) passed, $($Summary.Failed) failed, $($Summary.Skipped) skipped"
@@ -280,20 +286,18 @@ function Invoke-Publish {
             throw "No ghaport / ghaport-broker binary found in $out."
         }
         foreach ($b in $binaries) {
-            '{0,-12} {1,-20} {2,10:N1} MB' -f $rid, $b.Name, ($b.Length / 1MB) | Write-Host
+            '{0,-12} {1,-20} {2,10}' -f $rid, $b.Name, (Format-Size $b.Length) | Write-Host
         }
-        $others = @(Get-ChildItem -LiteralPath $out -File | Where-Object { $_ -notin $binaries })
+        $binaryNames = @($binaries | ForEach-Object Name)
+        $others = @(Get-ChildItem -LiteralPath $out -File | Where-Object { $_.Name -notin $binaryNames })
         if ($others.Count -gt 0) {
             '{0,-12} (+ {1} other file(s): {2})' -f $rid, $others.Count, (($others.Name | Sort-Object) -join ', ') | Write-Host
         }
     }
     foreach ($p in @(Get-ChildItem -LiteralPath $PackagesDir -Filter '*.nupkg' -File | Sort-Object Name)) {
-        '{0,-12} {1,-20} {2,10:N1} MB' -f 'package', $p.Name, ($p.Length / 1MB) | Write-Host
+        '{0,-12} {1,-20} {2,10}' -f 'package', $p.Name, (Format-Size $p.Length) | Write-Host
     }
 }
-
-# Allows the functions to be dot-sourced for testing without running a target.
-if ($MyInvocation.InvocationName -eq '.') { return }
 
 try {
     switch ($Target) {

@@ -1,0 +1,70 @@
+using GitHubActionsPort.Broker.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+
+namespace GitHubActionsPort.TestSupport;
+
+/// <summary>
+/// A real broker on Kestrel at 127.0.0.1:0, configured like a deployment: the given issuer, targets and one rule
+/// that lets the dev issuer's default identity (repository acme/app) reach every target.
+/// </summary>
+public sealed class BrokerUnderTest : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private BrokerUnderTest(WebApplication app, LogSink logs)
+    {
+        _app = app;
+        Logs = logs;
+        Address = app.Addresses()[0];
+    }
+
+    public Uri Address { get; }
+
+    public LogSink Logs { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>Configuration for an issuer, targets, and a rule <c>acme/app</c> may use for them all.</summary>
+    public static Dictionary<string, string?> DefaultConfiguration(string issuer, IReadOnlyDictionary<string, string> targets)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        var config = new Dictionary<string, string?>
+        {
+            ["Broker:Issuers:0:Issuer"] = issuer,
+            ["Broker:Issuers:0:Audiences:0"] = "ghaport",
+            ["Broker:Rules:0:Name"] = "tests",
+            ["Broker:Rules:0:Claims:repository"] = "acme/app",
+        };
+        var i = 0;
+        foreach (var (name, address) in targets)
+        {
+            config[$"Broker:Targets:{name}"] = address;
+            config[$"Broker:Rules:0:Targets:{i++}"] = name;
+        }
+
+        return config;
+    }
+
+    public static async Task<BrokerUnderTest> StartAsync(IReadOnlyDictionary<string, string?> configuration, TextWriter? echo = null)
+    {
+        var logs = new LogSink { Echo = echo };
+        var app = BrokerHost.Build(
+            ["--urls", "http://127.0.0.1:0"],
+            config => config.AddInMemoryCollection(configuration),
+            logging =>
+            {
+                logging.ClearProviders();
+                logging.AddProvider(logs);
+                logging.SetMinimumLevel(LogLevel.Debug);
+            });
+        await app.StartAsync().DefaultTimeout().ConfigureAwait(false);
+        return new BrokerUnderTest(app, logs);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().WithTimeout(TaskTimeouts.Default).ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}

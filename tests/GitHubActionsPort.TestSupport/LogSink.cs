@@ -1,0 +1,80 @@
+using System.Collections.Concurrent;
+
+namespace GitHubActionsPort.TestSupport;
+
+/// <summary>One captured log record.</summary>
+public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, Exception? Exception)
+{
+    public override string ToString() => $"{Level} {Category}[{EventId.Id}] {Message}{(Exception is null ? "" : " " + Exception.GetType().Name + ": " + Exception.Message)}";
+}
+
+/// <summary>A logger provider that keeps every record, so a test can wait for one or check none was an error.</summary>
+public sealed class LogSink : ILoggerProvider
+{
+    private readonly ConcurrentQueue<LogEntry> _entries = new();
+    private readonly List<(Func<LogEntry, bool> Match, TaskCompletionSource<LogEntry> Found)> _waiters = [];
+    private readonly Lock _lock = new();
+
+    public IReadOnlyList<LogEntry> Entries => _entries.ToArray();
+
+    /// <summary>Also write each record here (the test's output), to read a failed run.</summary>
+    public TextWriter? Echo { get; set; }
+
+    public ILogger CreateLogger(string categoryName) => new SinkLogger(this, categoryName);
+
+    /// <summary>The first record, past or future, that matches.</summary>
+    public Task<LogEntry> WaitForAsync(Func<LogEntry, bool> match)
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        lock (_lock)
+        {
+            var existing = _entries.FirstOrDefault(match);
+            if (existing is not null)
+            {
+                return Task.FromResult(existing);
+            }
+
+            var found = new TaskCompletionSource<LogEntry>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _waiters.Add((match, found));
+            return found.Task;
+        }
+    }
+
+    public IEnumerable<LogEntry> Errors => Entries.Where(e => e.Level >= LogLevel.Error);
+
+    public void Dispose()
+    {
+    }
+
+    private void Add(LogEntry entry)
+    {
+        Echo?.WriteLine(entry.ToString());
+        lock (_lock)
+        {
+            _entries.Enqueue(entry);
+            for (var i = _waiters.Count - 1; i >= 0; i--)
+            {
+                if (_waiters[i].Match(entry))
+                {
+                    _waiters[i].Found.TrySetResult(entry);
+                    _waiters.RemoveAt(i);
+                }
+            }
+        }
+    }
+
+    private sealed class SinkLogger(LogSink sink, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                sink.Add(new LogEntry(category, logLevel, eventId, formatter(state, exception), exception));
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+
+namespace GitHubActionsPort.TestSupport;
+
+/// <summary>Client-side socket chores for tests.</summary>
+public static class SocketIo
+{
+    public static async Task<Socket> ConnectAsync(IPEndPoint endPoint)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(endPoint).DefaultTimeout().ConfigureAwait(false);
+        return socket;
+    }
+
+    public static async Task SendAllAsync(this Socket socket, ReadOnlyMemory<byte> data)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        await socket.SendAsync(data).AsTask().DefaultTimeout().ConfigureAwait(false);
+    }
+
+    /// <summary>Reads until the peer's FIN. A reset throws <see cref="SocketException"/>.</summary>
+    public static async Task<byte[]> ReadToEndAsync(this Socket socket, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        using var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        while (true)
+        {
+            var read = await socket.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                return received.ToArray();
+            }
+
+            received.Write(buffer, 0, read);
+        }
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> bytes, or throws at an early end.</summary>
+    public static async Task<byte[]> ReadExactlyAsync(this Socket socket, int count, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var buffer = new byte[count];
+        var filled = 0;
+        while (filled < count)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(filled), cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                throw new EndOfStreamException($"The connection ended after {filled} of {count} bytes.");
+            }
+
+            filled += read;
+        }
+
+        return buffer;
+    }
+
+    /// <summary>Ends the connection with a TCP reset.</summary>
+    public static void Reset(this Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        socket.LingerState = new LingerOption(true, 0);
+        socket.Close();
+    }
+
+    /// <summary>Reads until FIN or reset: how the connection ended, and what arrived first.</summary>
+    public static async Task<(byte[] Data, bool WasReset)> ReadUntilClosedAsync(this Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        using var received = new MemoryStream();
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (true)
+            {
+                var read = await socket.ReceiveAsync(buffer).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    return (received.ToArray(), false);
+                }
+
+                received.Write(buffer, 0, read);
+            }
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+        {
+            return (received.ToArray(), true);
+        }
+    }
+
+    public static byte[] RandomBytes(int count) => RandomNumberGenerator.GetBytes(count);
+
+    public static string Sha256(ReadOnlySpan<byte> data) => Convert.ToHexString(SHA256.HashData(data));
+}

@@ -1,0 +1,59 @@
+using GitHubActionsPort.Broker.DevIssuer;
+
+namespace GitHubActionsPort.Tests;
+
+/// <summary>
+/// A dev issuer, an echo target and a broker, started once per fixture; each test starts its own agent. A test
+/// fails if the broker logged an error it did not expect.
+/// </summary>
+public abstract class TunnelFixture
+{
+    protected DevIssuer Issuer { get; private set; } = null!;
+
+    protected TcpTestServer Echo { get; private set; } = null!;
+
+    protected BrokerUnderTest Broker { get; private set; } = null!;
+
+    /// <summary>Targets besides <c>echo</c>, name to HOST:PORT.</summary>
+    protected virtual Dictionary<string, string> ExtraTargets() => [];
+
+    /// <summary>Adjusts the broker's configuration before it starts.</summary>
+    protected virtual void Configure(Dictionary<string, string?> configuration)
+    {
+    }
+
+    [OneTimeSetUp]
+    public async Task StartBrokerAsync()
+    {
+        Issuer = await DevIssuer.StartAsync().DefaultTimeout();
+        Echo = TcpTestServer.Echo();
+        var targets = new Dictionary<string, string>(ExtraTargets()) { ["echo"] = Echo.Address };
+        var configuration = BrokerUnderTest.DefaultConfiguration(Issuer.Issuer, targets);
+        Configure(configuration);
+        Broker = await BrokerUnderTest.StartAsync(configuration, TestContext.Progress);
+    }
+
+    [OneTimeTearDown]
+    public async Task StopBrokerAsync()
+    {
+        await Broker.DisposeAsync();
+        await Echo.DisposeAsync();
+        await Issuer.DisposeAsync();
+    }
+
+    private int _brokerErrorsBefore;
+
+    [SetUp]
+    public void NoteBrokerErrors() => _brokerErrorsBefore = Broker.Logs.Errors.Count();
+
+    [TearDown]
+    public void NoUnexpectedBrokerErrors()
+    {
+        var errors = Broker.Logs.Errors.Skip(_brokerErrorsBefore).ToList();
+        Assert.That(errors, Is.Empty, "The broker logged errors:" + Environment.NewLine + string.Join(Environment.NewLine, errors));
+    }
+
+    /// <summary>Starts an agent forwarding a free loopback port to each target, the GitHub Actions way.</summary>
+    protected Task<AgentUnderTest> StartAgentAsync(params string[] targets) =>
+        AgentUnderTest.StartAsync(Broker.Address, targets.Select(t => $"0:{t}").ToList(), AgentUnderTest.GitHubEnvironment(Issuer), echo: TestContext.Progress);
+}
