@@ -31,7 +31,7 @@ internal static class SessionOpener
                 StatusCode.InvalidArgument => new AgentException(ExitCodes.Usage, $"the broker refused the request: {Detail(ex)}", ex),
                 StatusCode.DeadlineExceeded => new AgentException(ExitCodes.BrokerUnreachable, $"the broker at {broker} did not answer within {timeout.TotalSeconds:0} s", ex),
                 StatusCode.Unavailable or StatusCode.Unknown or StatusCode.Internal when ex.Status.DebugException is not null =>
-                    new AgentException(ExitCodes.BrokerUnreachable, $"cannot reach the broker at {broker}: {Innermost(ex.Status.DebugException!).Message}", ex),
+                    new AgentException(ExitCodes.BrokerUnreachable, $"cannot reach the broker at {broker}: {RpcErrors.Innermost(ex.Status.DebugException!).Message}", ex),
                 StatusCode.Unavailable => new AgentException(ExitCodes.BrokerUnreachable, $"the broker at {broker} is unavailable: {Detail(ex)}", ex),
                 _ => new AgentException(ExitCodes.Failure, $"opening a session failed: {ex.StatusCode} {Detail(ex)}", ex),
             };
@@ -39,14 +39,4 @@ internal static class SessionOpener
     }
 
     private static string Detail(RpcException ex) => string.IsNullOrEmpty(ex.Status.Detail) ? ex.StatusCode.ToString() : ex.Status.Detail;
-
-    private static Exception Innermost(Exception ex)
-    {
-        while (ex.InnerException is not null)
-        {
-            ex = ex.InnerException;
-        }
-
-        return ex;
-    }
 }

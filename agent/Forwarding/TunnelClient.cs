@@ -111,7 +111,5 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
     private static string Describe(RpcException? ex, Exception fallback) => Describe(ex?.Status, fallback);
 
     private static string Describe(Status? status, Exception? fallback) =>
-        status is { } s && !string.IsNullOrEmpty(s.Detail) ? s.Detail
-        : fallback is RpcException rpc && !string.IsNullOrEmpty(rpc.Status.Detail) ? rpc.Status.Detail
-        : fallback?.Message ?? "no reason given";
+        (status ?? (fallback as RpcException)?.Status) is { } chosen ? RpcErrors.Describe(chosen) : fallback?.Message ?? "no reason given";
 }
