@@ -268,6 +268,7 @@ function Invoke-Publish {
                 '--self-contained',
                 '-p:PublishSingleFile=true',
                 '-p:IncludeNativeLibrariesForSelfExtract=true',
+                '-p:EnableCompressionInSingleFile=true',
                 '-o', $out
             )
         }
