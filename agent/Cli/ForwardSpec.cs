@@ -1,15 +1,12 @@
 using System.Globalization;
 using System.Net;
-using System.Text.RegularExpressions;
+using GitHubActionsPort.Protocol;
 
 namespace GitHubActionsPort.Agent.Cli;
 
 /// <summary>One <c>--forward [BIND:]PORT:TARGET</c>: a local address to listen on and the target name behind it.</summary>
-public sealed partial record ForwardSpec(IPEndPoint Listen, string Target)
+public sealed record ForwardSpec(IPEndPoint Listen, string Target)
 {
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
-    private static partial Regex TargetName();
-
     /// <summary>Parses the flag's value. Without BIND it listens on 127.0.0.1: another address only when asked.</summary>
     public static ForwardSpec Parse(string text)
     {
@@ -26,9 +23,9 @@ public sealed partial record ForwardSpec(IPEndPoint Listen, string Target)
         var portText = portColon < 0 ? head : head[(portColon + 1)..];
         var bindText = portColon < 0 ? null : head[..portColon];
 
-        if (!TargetName().IsMatch(target))
+        if (!TargetName.IsValid(target))
         {
-            throw Invalid(text, $"'{target}' is not a target name (lower-case letters, digits, '.', '_', '-')");
+            throw Invalid(text, $"'{target}' is not a target name ({TargetName.Rule})");
         }
 
         if (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port > 65535)

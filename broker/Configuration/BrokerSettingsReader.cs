@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Net;
-using System.Text.RegularExpressions;
 using GitHubActionsPort.Broker.Policy;
+using GitHubActionsPort.Protocol;
 
 namespace GitHubActionsPort.Broker.Configuration;
 
@@ -9,13 +9,9 @@ namespace GitHubActionsPort.Broker.Configuration;
 /// Reads the <c>Broker</c> section into a <see cref="BrokerSettings"/> snapshot, collecting every problem with
 /// the key it belongs to, so one start-up attempt reports them all.
 /// </summary>
-public static partial class BrokerSettingsReader
+public static class BrokerSettingsReader
 {
     public const string SectionName = "Broker";
-
-    /// <summary>Names a job may ask for: short, lower-case, no separators an address could hide in.</summary>
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
-    public static partial Regex TargetNamePattern();
 
     public static BrokerSettings Read(IConfiguration configuration)
     {
@@ -102,9 +98,9 @@ public static partial class BrokerSettingsReader
         foreach (var child in section.GetChildren())
         {
             var key = child.Path;
-            if (!TargetNamePattern().IsMatch(child.Key))
+            if (!TargetName.IsValid(child.Key))
             {
-                errors.Add($"{key}: '{child.Key}' is not a valid target name (lower-case letters, digits, '.', '_', '-'; at most 63).");
+                errors.Add($"{key}: '{child.Key}' is not a valid target name ({TargetName.Rule}).");
                 continue;
             }
 

@@ -1,5 +1,6 @@
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Broker.Leases;
 using GitHubActionsPort.Broker.Policy;
 using GitHubActionsPort.Broker.Tunnels;
@@ -77,9 +78,9 @@ internal sealed partial class BrokerService(
 
         foreach (var name in request.Targets)
         {
-            if (!BrokerSettingsReader.TargetNamePattern().IsMatch(name))
+            if (!TargetName.IsValid(name))
             {
-                throw new RpcException(new Status(StatusCode.InvalidArgument, "a target name must be lower-case letters, digits, '.', '_' or '-' (at most 63)"));
+                throw new RpcException(new Status(StatusCode.InvalidArgument, $"a target name must be {TargetName.Rule}"));
             }
         }
 
