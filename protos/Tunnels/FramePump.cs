@@ -60,6 +60,7 @@ internal static class FramePump
                             var frame = new TunnelFrame { Data = UnsafeByteOperations.UnsafeWrap(chunk) };
                             await output.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
                             bytes += chunk.Length;
+                            TunnelMetrics.BytesFromSocket(chunk.Length);
                         }
                     }
 
@@ -131,6 +132,7 @@ internal static class FramePump
                     {
                         await socket.SendAsync(frame.Data.Memory, cancellationToken).ConfigureAwait(false);
                         bytes += frame.Data.Length;
+                        TunnelMetrics.BytesToSocket(frame.Data.Length);
                     }
                     catch (Exception ex) when (cancellationToken.IsCancellationRequested)
                     {

@@ -30,6 +30,7 @@ public static class TunnelSplice
         ArgumentNullException.ThrowIfNull(incoming);
         ArgumentNullException.ThrowIfNull(outgoing);
 
+        TunnelMetrics.Started();
         using var stopBoth = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var upload = FramePump.SocketToFramesAsync(socket, outgoing, completeOutgoing, stopBoth.Token);
         var download = FramePump.FramesToSocketAsync(incoming, socket, stopBoth.Token);
@@ -45,6 +46,7 @@ public static class TunnelSplice
         var down = await download.ConfigureAwait(false);
 
         var (end, error) = Blame(first == upload, up, down, cancellationToken.IsCancellationRequested);
+        TunnelMetrics.Finished(end);
         return new SpliceResult(end, error, up.Bytes, down.Bytes);
     }
 

@@ -1,0 +1,191 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using GitHubActionsPort.Protocol.Tunnels;
+using GitHubActionsPort.Protocol.V1;
+using Google.Protobuf;
+using Grpc.Core;
+
+namespace GitHubActionsPort.Tests;
+
+/// <summary>The shared splice on a real socket pair and an in-memory far end: how each way of ending is told apart.</summary>
+public sealed class TunnelSpliceTests
+{
+    [Test]
+    public async Task BothSidesEnd_Completed_WithBytesEachWay()
+    {
+        var (near, peer) = await SocketPairAsync();
+        using var _ = peer;
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+        var fromStream = SocketIo.RandomBytes(200_000);
+        var fromPeer = SocketIo.RandomBytes(300_000);
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
+        stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(fromStream) });
+        stream.FeedEnd();
+        await peer.SendAllAsync(fromPeer);
+        peer.Shutdown(SocketShutdown.Send);
+        var peerReceived = await peer.ReadToEndAsync().DefaultTimeout();
+        var result = await splice.DefaultTimeout();
+
+        Assert.That(result.End, Is.EqualTo(TunnelEnd.Completed));
+        Assert.That(result.BytesToSocket, Is.EqualTo(fromStream.Length));
+        Assert.That(result.BytesFromSocket, Is.EqualTo(fromPeer.Length));
+        Assert.That(SocketIo.Sha256(peerReceived), Is.EqualTo(SocketIo.Sha256(fromStream)));
+        var written = stream.Written;
+        Assert.That(written[^1].KindCase, Is.EqualTo(TunnelFrame.KindOneofCase.End), "exactly one end-of-stream frame, last");
+        Assert.That(written.Take(written.Count - 1), Has.All.Matches<TunnelFrame>(f => f.KindCase == TunnelFrame.KindOneofCase.Data && f.Data.Length is > 0 and <= 64 * 1024));
+        Assert.That(SocketIo.Sha256(written.Take(written.Count - 1).SelectMany(f => f.Data.ToByteArray()).ToArray()), Is.EqualTo(SocketIo.Sha256(fromPeer)));
+    }
+
+    [Test]
+    public async Task StreamFails_StreamFailed_AndOtherDirectionStops()
+    {
+        var (near, peer) = await SocketPairAsync();
+        using var _ = peer;
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
+        stream.Fail(new RpcException(new Status(StatusCode.Aborted, "target reset")));
+        var result = await splice.DefaultTimeout();
+
+        Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
+        Assert.That(result.Error, Is.InstanceOf<RpcException>());
+    }
+
+    [Test]
+    public async Task PeerResets_SocketFailed()
+    {
+        var (near, peer) = await SocketPairAsync();
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
+        peer.Reset();
+        var result = await splice.DefaultTimeout();
+
+        Assert.That(result.End, Is.EqualTo(TunnelEnd.SocketFailed));
+    }
+
+    [Test]
+    public async Task EmptyDataFrame_IsAProtocolViolation()
+    {
+        var (near, peer) = await SocketPairAsync();
+        using var _ = peer;
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
+        stream.Feed(new TunnelFrame { Data = ByteString.Empty });
+        var result = await splice.DefaultTimeout();
+
+        Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
+        Assert.That(result.Error, Is.InstanceOf<InvalidDataException>());
+    }
+
+    [Test]
+    public async Task StreamEndsWithoutEndFrame_IsAProtocolViolation()
+    {
+        var (near, peer) = await SocketPairAsync();
+        using var _ = peer;
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
+        stream.Complete();
+        var result = await splice.DefaultTimeout();
+
+        Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
+        Assert.That(result.Error, Is.InstanceOf<InvalidDataException>().With.Message.Contains("end-of-stream"));
+    }
+
+    [Test]
+    public async Task CallerCancels_Canceled()
+    {
+        var (near, peer) = await SocketPairAsync();
+        using var _ = peer;
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+        using var cancel = new CancellationTokenSource();
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, cancel.Token);
+        await cancel.CancelAsync();
+        var result = await splice.DefaultTimeout();
+
+        Assert.That(result.End, Is.EqualTo(TunnelEnd.Canceled));
+    }
+
+    [Test]
+    public async Task HalfClosedDirection_LeavesTheOtherRunning()
+    {
+        var (near, peer) = await SocketPairAsync();
+        using var _ = peer;
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
+        peer.Shutdown(SocketShutdown.Send);
+        // The peer's end of stream is passed on as a frame while the other direction still flows.
+        stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(1, 2, 3) });
+        Assert.That(await peer.ReadExactlyAsync(3).DefaultTimeout(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+        Assert.That(splice.IsCompleted, Is.False);
+        stream.FeedEnd();
+        var result = await splice.DefaultTimeout();
+
+        Assert.That(result.End, Is.EqualTo(TunnelEnd.Completed));
+        Assert.That(stream.Written.Single().KindCase, Is.EqualTo(TunnelFrame.KindOneofCase.End));
+    }
+
+    [Test]
+    public async Task ByteCounters_AreReportedToMeterListeners()
+    {
+        var (near, peer) = await SocketPairAsync();
+        using var _ = peer;
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+        var counted = new Dictionary<string, long>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == TunnelMetrics.MeterName && instrument.Name == "ghaport.tunnel.bytes")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            lock (counted)
+            {
+                var direction = (string)tags[0].Value!;
+                counted[direction] = counted.GetValueOrDefault(direction) + value;
+            }
+        });
+        listener.Start();
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
+        stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(new byte[1234]) });
+        stream.FeedEnd();
+        await peer.SendAllAsync(new byte[4321]);
+        peer.Shutdown(SocketShutdown.Send);
+        await peer.ReadToEndAsync().DefaultTimeout();
+        await splice.DefaultTimeout();
+
+        // Other tests may splice concurrently in this process; these tunnels moved at least this much.
+        Assert.That(counted.GetValueOrDefault("to_socket"), Is.GreaterThanOrEqualTo(1234));
+        Assert.That(counted.GetValueOrDefault("from_socket"), Is.GreaterThanOrEqualTo(4321));
+    }
+
+    private static async Task<(Socket Near, Socket Peer)> SocketPairAsync()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var peer = await SocketIo.ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
+        var near = await listener.AcceptAsync().DefaultTimeout();
+        return (near, peer);
+    }
+}
