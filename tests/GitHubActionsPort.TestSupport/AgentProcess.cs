@@ -83,14 +83,11 @@ public sealed class AgentProcess : IAsyncDisposable
     public async Task WaitReadyAsync(int count)
     {
         var exited = _process.WaitForExitAsync();
-        while (Output.Lines.Count(l => l.StartsWith("ready ", StringComparison.Ordinal)) < count)
+        var ready = Output.WaitForLineAsync(line => line.StartsWith("ready ", StringComparison.Ordinal), count);
+        if (await Task.WhenAny(ready, exited).DefaultTimeout().ConfigureAwait(false) == exited)
         {
-            var seen = Output.Lines.Count;
-            var next = Output.WaitForLineAsync(_ => Output.Lines.Count > seen);
-            if (await Task.WhenAny(next, exited).DefaultTimeout().ConfigureAwait(false) == exited)
-            {
-                throw new InvalidOperationException($"ghaport exited with {_process.ExitCode} before it was ready: {string.Join(Environment.NewLine, Error.Lines)}");
-            }
+            await exited.ConfigureAwait(false);
+            throw new InvalidOperationException($"ghaport exited with {_process.ExitCode} before it was ready: {string.Join(Environment.NewLine, Error.Lines)}");
         }
 
         foreach (var line in Output.Lines)

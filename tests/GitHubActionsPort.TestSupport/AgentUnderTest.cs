@@ -111,16 +111,10 @@ public sealed class AgentUnderTest : IAsyncDisposable
     /// <summary>Waits for <paramref name="count"/> ready lines; fails with the agent's error output if it exits first.</summary>
     public async Task WaitReadyAsync(int count)
     {
-        for (var i = 0; i < count; i++)
+        var ready = Output.WaitForLineAsync(line => line.StartsWith("ready ", StringComparison.Ordinal), count);
+        if (await Task.WhenAny(ready, Exit).DefaultTimeout().ConfigureAwait(false) == Exit)
         {
-            var ordinal = i;
-            var seen = 0;
-            var ready = Output.WaitForLineAsync(line => line.StartsWith("ready ", StringComparison.Ordinal) && seen++ == ordinal);
-            var first = await Task.WhenAny(ready, Exit).DefaultTimeout().ConfigureAwait(false);
-            if (first == Exit)
-            {
-                throw new InvalidOperationException($"The agent exited with {Exit.Result} before it was ready: {string.Join(Environment.NewLine, Error.Lines)}");
-            }
+            throw new InvalidOperationException($"The agent exited with {Exit.Result} before it was ready: {string.Join(Environment.NewLine, Error.Lines)}");
         }
 
         foreach (var line in Output.Lines)

@@ -6,22 +6,12 @@ namespace GitHubActionsPort.TestSupport;
 public sealed class LineWriter : TextWriter
 {
     private readonly StringBuilder _partial = new();
-    private readonly List<string> _lines = [];
-    private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Found)> _waiters = [];
+    private readonly Sightings<string> _lines = new();
     private readonly Lock _lock = new();
 
     public override Encoding Encoding => Encoding.UTF8;
 
-    public IReadOnlyList<string> Lines
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _lines.ToArray();
-            }
-        }
-    }
+    public IReadOnlyList<string> Lines => _lines.All;
 
     public override void Write(char value)
     {
@@ -29,17 +19,8 @@ public sealed class LineWriter : TextWriter
         {
             if (value == '\n')
             {
-                var line = _partial.ToString().TrimEnd('\r');
+                _lines.Add(_partial.ToString().TrimEnd('\r'));
                 _partial.Clear();
-                _lines.Add(line);
-                for (var i = _waiters.Count - 1; i >= 0; i--)
-                {
-                    if (_waiters[i].Match(line))
-                    {
-                        _waiters[i].Found.TrySetResult(line);
-                        _waiters.RemoveAt(i);
-                    }
-                }
             }
             else
             {
@@ -48,19 +29,6 @@ public sealed class LineWriter : TextWriter
         }
     }
 
-    public Task<string> WaitForLineAsync(Func<string, bool> match)
-    {
-        lock (_lock)
-        {
-            var existing = _lines.FirstOrDefault(match);
-            if (existing is not null)
-            {
-                return Task.FromResult(existing);
-            }
-
-            var found = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters.Add((match, found));
-            return found.Task;
-        }
-    }
+    /// <summary>The <paramref name="occurrence"/>-th line, past or future, that matches (the first by default).</summary>
+    public Task<string> WaitForLineAsync(Func<string, bool> match, int occurrence = 1) => _lines.WaitForAsync(match, occurrence);
 }

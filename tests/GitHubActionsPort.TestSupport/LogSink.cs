@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace GitHubActionsPort.TestSupport;
 
 /// <summary>One captured log record.</summary>
@@ -11,11 +9,9 @@ public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, 
 /// <summary>A logger provider that keeps every record, so a test can wait for one or check none was an error.</summary>
 public sealed class LogSink : ILoggerProvider
 {
-    private readonly ConcurrentQueue<LogEntry> _entries = new();
-    private readonly List<(Func<LogEntry, bool> Match, TaskCompletionSource<LogEntry> Found)> _waiters = [];
-    private readonly Lock _lock = new();
+    private readonly Sightings<LogEntry> _entries = new();
 
-    public IReadOnlyList<LogEntry> Entries => _entries.ToArray();
+    public IReadOnlyList<LogEntry> Entries => _entries.All;
 
     /// <summary>Also write each record here (the test's output), to read a failed run.</summary>
     public TextWriter? Echo { get; set; }
@@ -23,22 +19,7 @@ public sealed class LogSink : ILoggerProvider
     public ILogger CreateLogger(string categoryName) => new SinkLogger(this, categoryName);
 
     /// <summary>The first record, past or future, that matches.</summary>
-    public Task<LogEntry> WaitForAsync(Func<LogEntry, bool> match)
-    {
-        ArgumentNullException.ThrowIfNull(match);
-        lock (_lock)
-        {
-            var existing = _entries.FirstOrDefault(match);
-            if (existing is not null)
-            {
-                return Task.FromResult(existing);
-            }
-
-            var found = new TaskCompletionSource<LogEntry>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _waiters.Add((match, found));
-            return found.Task;
-        }
-    }
+    public Task<LogEntry> WaitForAsync(Func<LogEntry, bool> match) => _entries.WaitForAsync(match);
 
     public IEnumerable<LogEntry> Errors => Entries.Where(e => e.Level >= LogLevel.Error);
 
@@ -49,18 +30,7 @@ public sealed class LogSink : ILoggerProvider
     private void Add(LogEntry entry)
     {
         Echo?.WriteLine(entry.ToString());
-        lock (_lock)
-        {
-            _entries.Enqueue(entry);
-            for (var i = _waiters.Count - 1; i >= 0; i--)
-            {
-                if (_waiters[i].Match(entry))
-                {
-                    _waiters[i].Found.TrySetResult(entry);
-                    _waiters.RemoveAt(i);
-                }
-            }
-        }
+        _entries.Add(entry);
     }
 
     private sealed class SinkLogger(LogSink sink, string category) : ILogger
