@@ -15,6 +15,12 @@ public static class WireLimits
     /// <summary>Request header naming the target of a tunnel call.</summary>
     public const string TargetHeader = "ghaport-target";
 
+    /// <summary>
+    /// Response header the broker sends on a tunnel call once the target is connected. A refusal is a
+    /// trailers-only response, which gRPC clients surface as headers too; this header tells the two apart.
+    /// </summary>
+    public const string ConnectedHeader = "ghaport-connected";
+
     /// <summary>Authorization scheme of the lease token on tunnel calls.</summary>
     public const string LeaseScheme = "Lease";
 }

@@ -41,13 +41,24 @@ public sealed record ForwardSpec(IPEndPoint Listen, string Target)
             {
                 address = IPAddress.Loopback;
             }
-            else if (!IPAddress.TryParse(trimmed, out address!))
+            else if (!TryParseAddress(trimmed, out address!))
             {
                 throw Invalid(text, $"'{bindText}' is not an IP address to listen on (IPv6 in brackets: [::1])");
             }
         }
 
         return new ForwardSpec(new IPEndPoint(address, port), target);
+    }
+
+    /// <summary>
+    /// Only the full forms: IPAddress.TryParse also takes "1.2.3" (as 1.2.0.3) and "10" (as 0.0.0.10), and a
+    /// listener on an address nobody meant is worse than an error.
+    /// </summary>
+    private static bool TryParseAddress(string text, out IPAddress? address)
+    {
+        address = null;
+        var fullIPv4 = text.Split('.') is { Length: 4 } parts && parts.All(p => p.Length is > 0 and <= 3 && p.All(char.IsAsciiDigit));
+        return (fullIPv4 || text.Contains(':', StringComparison.Ordinal)) && IPAddress.TryParse(text, out address);
     }
 
     private static ArgumentException Invalid(string text, string why) => new($"--forward '{text}': {why}");

@@ -30,17 +30,13 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
         };
 
         using var call = client.Tunnel(headers, cancellationToken: callEnds.Token);
-        try
-        {
-            // The broker answers with headers once the target is connected; a refusal comes back as a status.
-            await call.ResponseHeadersAsync.ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RpcException or OperationCanceledException)
+        var refusal = await AwaitConnectedAsync(call, callEnds.Token).ConfigureAwait(false);
+        if (refusal is not null)
         {
             local.Abort();
             if (!stopping.IsCancellationRequested)
             {
-                Log.TunnelRefused(logger, id, forward.Target, Describe(ex as RpcException, ex));
+                Log.TunnelRefused(logger, id, forward.Target, refusal);
             }
 
             return;
@@ -75,6 +71,34 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
     }
 
     /// <summary>
+    /// Waits for the broker to report the target connected. Null when it did; else why not. Not a byte is
+    /// forwarded before this, so a refused tunnel never looks like a connection that opened and then broke.
+    /// </summary>
+    private static async Task<string?> AwaitConnectedAsync(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var headers = await call.ResponseHeadersAsync.ConfigureAwait(false);
+            if (headers.GetValue(WireLimits.ConnectedHeader) is not null)
+            {
+                return null;
+            }
+
+            // A trailers-only answer: the refusal's status surfaces on the first read.
+            await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false);
+            return "the broker answered without connecting the target";
+        }
+        catch (RpcException ex)
+        {
+            return RpcErrors.Describe(ex.Status);
+        }
+        catch (OperationCanceledException)
+        {
+            return "the agent is stopping";
+        }
+    }
+
+    /// <summary>
     /// Both directions ended; wait for the broker's OK before letting go of the call. Disposing it earlier would
     /// reset the stream while the broker may still be passing our end-of-stream on to the target.
     /// </summary>
@@ -88,7 +112,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
         }
         catch (RpcException ex)
         {
-            return "the broker ended the tunnel: " + Describe(ex.Status, ex);
+            return "the broker ended the tunnel: " + RpcErrors.Describe(ex.Status);
         }
         catch (OperationCanceledException)
         {
@@ -107,8 +131,6 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
             return null;
         }
     }
-
-    private static string Describe(RpcException? ex, Exception fallback) => Describe(ex?.Status, fallback);
 
     private static string Describe(Status? status, Exception? fallback) =>
         (status ?? (fallback as RpcException)?.Status) is { } chosen ? RpcErrors.Describe(chosen) : fallback?.Message ?? "no reason given";

@@ -21,6 +21,7 @@ internal sealed class IdTokenValidator : IDisposable
 
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
     private readonly Dictionary<string, IssuerKeys> _issuers;
+    private readonly TokenReplayGuard _replays;
     private readonly TimeProvider _time;
 
     public IdTokenValidator(BrokerSettings settings, IHttpClientFactory httpClients, TimeProvider time)
@@ -28,6 +29,7 @@ internal sealed class IdTokenValidator : IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(httpClients);
         _time = time;
+        _replays = new TokenReplayGuard(time);
         _issuers = settings.Issuers.ToDictionary(
             i => i.Issuer,
             i => new IssuerKeys(i, httpClients.CreateClient(HttpClientName), time),
@@ -63,6 +65,12 @@ internal sealed class IdTokenValidator : IDisposable
             throw new TokenRejectedException("the id-token's issuer is not one this broker trusts");
         }
 
+        // Checked before the signature so the answer is precise; the signature check enforces it again.
+        if (!AllowedAlgorithms.Contains(unverified.Alg, StringComparer.Ordinal))
+        {
+            throw new TokenRejectedException($"the id-token is signed with an algorithm this broker does not accept ({string.Join(", ", AllowedAlgorithms)})");
+        }
+
         var keys = await issuer.GetAsync(unknownKeySeen: false, cancellationToken).ConfigureAwait(false);
         var result = await _handler.ValidateTokenAsync(token, Parameters(issuer.Issuer, keys)).ConfigureAwait(false);
         if (!result.IsValid && result.Exception is SecurityTokenSignatureKeyNotFoundException)
@@ -78,12 +86,18 @@ internal sealed class IdTokenValidator : IDisposable
 
         var jwt = (JsonWebToken)result.SecurityToken;
         CheckIssuedAt(jwt);
-        if (string.IsNullOrEmpty(jwt.Id))
+        var claims = TokenPayload.StringClaims(jwt);
+        if (!claims.TryGetValue("jti", out var tokenId) || tokenId.Length == 0)
         {
             throw new TokenRejectedException("the id-token has no 'jti' claim");
         }
 
-        return new CallerIdentity(issuer.Issuer.Issuer, jwt.Subject ?? string.Empty, jwt.Id, jwt.ValidTo, StringClaims(jwt));
+        if (!_replays.TryUse(issuer.Issuer.Issuer, tokenId, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero) + ClockSkew))
+        {
+            throw new TokenRejectedException("the id-token was already used to open a session; request a fresh one");
+        }
+
+        return new CallerIdentity(issuer.Issuer.Issuer, jwt.Subject ?? string.Empty, tokenId, jwt.ValidTo, claims);
     }
 
     public void Dispose()
@@ -128,21 +142,6 @@ internal sealed class IdTokenValidator : IDisposable
         {
             throw new TokenRejectedException($"the id-token lives longer than {MaxTokenLifetime.TotalMinutes:0} minutes");
         }
-    }
-
-    private static Dictionary<string, string> StringClaims(JsonWebToken jwt)
-    {
-        var claims = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var claim in jwt.Claims)
-        {
-            // Only JSON strings take part in policy: a number or a list never matches a pattern.
-            if (claim.ValueType == System.Security.Claims.ClaimValueTypes.String && !claims.ContainsKey(claim.Type))
-            {
-                claims[claim.Type] = claim.Value;
-            }
-        }
-
-        return claims;
     }
 
     private static string Explain(Exception? error, IssuerSettings issuer) => error switch

@@ -19,23 +19,15 @@ public static class BrokerSettingsReader
         var section = configuration.GetSection(SectionName);
         var errors = new List<string>();
 
-        var leases = ReadLeases(section.GetSection("Leases"), errors);
+        var targets = ReadTargets(section.GetSection("Targets"), errors);
         var settings = new BrokerSettings
         {
             Issuers = ReadIssuers(section.GetSection("Issuers"), errors),
-            Targets = ReadTargets(section.GetSection("Targets"), errors),
-            Rules = ReadRules(section.GetSection("Rules"), errors),
-            Leases = leases,
+            Targets = targets,
+            Rules = ReadRules(section.GetSection("Rules"), targets, errors),
+            Leases = ReadLeases(section.GetSection("Leases"), errors),
             Transport = ReadTransport(section.GetSection("Transport"), errors),
         };
-
-        foreach (var rule in settings.Rules)
-        {
-            foreach (var target in rule.Targets.Where(t => !settings.Targets.ContainsKey(t)))
-            {
-                errors.Add($"Broker:Rules ({rule.Name}): target '{target}' is not defined under Broker:Targets.");
-            }
-        }
 
         if (errors.Count > 0)
         {
@@ -116,7 +108,7 @@ public static class BrokerSettingsReader
         return targets;
     }
 
-    private static List<RuleSettings> ReadRules(IConfigurationSection section, List<string> errors)
+    private static List<RuleSettings> ReadRules(IConfigurationSection section, Dictionary<string, TargetAddress> knownTargets, List<string> errors)
     {
         var rules = new List<RuleSettings>();
         foreach (var child in section.GetChildren())
@@ -128,6 +120,11 @@ public static class BrokerSettingsReader
             if (targets.Count == 0)
             {
                 errors.Add($"{key}:Targets: a rule must name at least one target.");
+            }
+
+            foreach (var target in targets.Where(t => !knownTargets.ContainsKey(t)))
+            {
+                errors.Add($"{key}:Targets: target '{target}' is not defined under Broker:Targets.");
             }
 
             var claims = new Dictionary<string, IReadOnlyList<ClaimPattern>>(StringComparer.Ordinal);

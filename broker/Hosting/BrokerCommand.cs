@@ -55,15 +55,7 @@ public static class BrokerCommand
                 AddDevConfiguration(overrides, devIssuer, parsed.DevTargets);
             }
 
-            var app = BrokerHost.Build(parsed.HostArgs, configuration =>
-            {
-                foreach (var file in parsed.ConfigFiles)
-                {
-                    configuration.AddJsonFile(Path.GetFullPath(file), optional: false, reloadOnChange: false);
-                }
-
-                configuration.AddInMemoryCollection(overrides);
-            });
+            var app = BrokerHost.Build(parsed.HostArgs, parsed.ConfigFiles, overrides);
 
             await using (app.ConfigureAwait(false))
             {

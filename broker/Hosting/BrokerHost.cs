@@ -8,6 +8,9 @@ using GitHubActionsPort.Protocol;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Configuration.CommandLine;
+using Microsoft.Extensions.Configuration.EnvironmentVariables;
+using Microsoft.Extensions.Configuration.Json;
 
 namespace GitHubActionsPort.Broker.Hosting;
 
@@ -18,13 +21,24 @@ public static class BrokerHost
     public const string DefaultUrl = "http://127.0.0.1:8470";
 
     /// <summary>
-    /// Builds the broker. <paramref name="configure"/> adds configuration sources after the standard ones (the
-    /// <c>--config</c> file, test overrides). Throws <see cref="BrokerConfigurationException"/> naming every bad key.
+    /// Builds the broker. <paramref name="configFiles"/> (the <c>--config</c> files) rank below environment
+    /// variables and the command line, as appsettings.json does, so either can override a file's value;
+    /// <paramref name="overrides"/> rank above everything (the dev issuer, tests). Throws
+    /// <see cref="BrokerConfigurationException"/> naming every bad key.
     /// </summary>
-    public static WebApplication Build(string[] args, Action<IConfigurationBuilder>? configure = null, Action<ILoggingBuilder>? logging = null)
+    public static WebApplication Build(
+        string[] args,
+        IReadOnlyList<string>? configFiles = null,
+        IReadOnlyDictionary<string, string?>? overrides = null,
+        Action<ILoggingBuilder>? logging = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-        configure?.Invoke(builder.Configuration);
+        AddConfigFiles(builder.Configuration, configFiles ?? []);
+        if (overrides is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(overrides);
+        }
+
         var settings = BrokerSettingsReader.Read(builder.Configuration);
 
         builder.Logging.AddSimpleConsole(o =>
@@ -74,6 +88,19 @@ public static class BrokerHost
         ArgumentNullException.ThrowIfNull(app);
         return app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!
             .Addresses.Select(a => new Uri(a)).ToList();
+    }
+
+    private static void AddConfigFiles(ConfigurationManager configuration, IReadOnlyList<string> files)
+    {
+        var sources = configuration.Sources;
+        var firstOverriding = sources.ToList().FindIndex(s => s is EnvironmentVariablesConfigurationSource or CommandLineConfigurationSource);
+        var at = firstOverriding < 0 ? sources.Count : firstOverriding;
+        foreach (var file in files)
+        {
+            var source = new JsonConfigurationSource { Path = Path.GetFullPath(file), Optional = false, ReloadOnChange = false };
+            source.ResolveFileProvider();
+            sources.Insert(at++, source);
+        }
     }
 
     private static void ConfigureKestrel(KestrelServerOptions kestrel, TransportSettings transport)

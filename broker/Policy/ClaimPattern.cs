@@ -38,7 +38,8 @@ public sealed class ClaimPattern
             return false;
         }
 
-        var regex = new StringBuilder("^");
+        // \A and \z, not ^ and $: "$" would also match before a final newline, so "main" would admit "main\n".
+        var regex = new StringBuilder("\\A");
         for (var i = 0; i < text.Length; i++)
         {
             if (text[i] == '*' && i + 1 < text.Length && text[i + 1] == '*')
@@ -60,7 +61,7 @@ public sealed class ClaimPattern
             }
         }
 
-        regex.Append('$');
+        regex.Append("\\z");
         // Values come from tokens, so matching must stay linear whatever the pattern.
         pattern = new ClaimPattern(text, new Regex(regex.ToString(), RegexOptions.NonBacktracking | RegexOptions.CultureInvariant));
         error = null;

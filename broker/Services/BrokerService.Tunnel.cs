@@ -47,7 +47,7 @@ internal sealed partial class BrokerService
             Log.TunnelOpened(logger, tunnelId, targetName, context.Peer);
 
             // Response headers tell the agent the target is connected; only then does it forward bytes.
-            await context.WriteResponseHeadersAsync([]).ConfigureAwait(false);
+            await context.WriteResponseHeadersAsync([new Metadata.Entry(WireLimits.ConnectedHeader, "1")]).ConfigureAwait(false);
             var result = await TunnelSplice.RunAsync(target, requestStream, responseStream, null, tunnelEnds.Token).ConfigureAwait(false);
             var elapsed = TimeProvider.System.GetElapsedTime(started);
             Log.TunnelClosed(logger, tunnelId, targetName, result.End, result.BytesToSocket, result.BytesFromSocket, elapsed.TotalMilliseconds);

@@ -1,6 +1,5 @@
 using GitHubActionsPort.Broker.Hosting;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Configuration;
 
 namespace GitHubActionsPort.TestSupport;
 
@@ -51,8 +50,8 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         var logs = new LogSink { Echo = echo };
         var app = BrokerHost.Build(
             ["--urls", "http://127.0.0.1:0"],
-            config => config.AddInMemoryCollection(configuration),
-            logging =>
+            overrides: configuration,
+            logging: logging =>
             {
                 logging.ClearProviders();
                 logging.AddProvider(logs);

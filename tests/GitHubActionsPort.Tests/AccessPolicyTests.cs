@@ -1,0 +1,236 @@
+using GitHubActionsPort.Broker.Auth;
+using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Broker.Policy;
+
+namespace GitHubActionsPort.Tests;
+
+/// <summary>Deny by default, grant whole or deny whole, and the lease's length and width come from the rules.</summary>
+public sealed class AccessPolicyTests
+{
+    private static readonly TimeSpan DefaultTtl = TimeSpan.FromMinutes(15);
+    private static readonly TimeSpan LeasesMaxTtl = TimeSpan.FromHours(2);
+
+    private static readonly CallerIdentity AcmeAppMain = Caller(("repository", "acme/app"), ("ref", "refs/heads/main"), ("environment", "production"));
+
+    [Test]
+    public void AllTargetsPermitted_IsAllowed_NamingTheGrantingRule()
+    {
+        var policy = Policy(Rule("deploy", ["db", "api"], ("repository", ["acme/app"])));
+
+        var decision = policy.Decide(AcmeAppMain, ["db", "api"], null);
+
+        Assert.That(decision.Allowed, Is.True);
+        Assert.That(decision.Reason, Is.Null);
+        Assert.That(decision.Rules, Has.Count.EqualTo(1).And.Contains("deploy"));
+    }
+
+    [Test]
+    public void OneTargetNotPermitted_DeniesTheWholeRequest_NamingThatTarget()
+    {
+        var policy = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"])), Rule("other", ["secret"], ("repository", ["acme/other"])));
+
+        var decision = policy.Decide(AcmeAppMain, ["db", "secret"], null);
+
+        Assert.That(decision.Allowed, Is.False);
+        Assert.That(decision.Ttl, Is.EqualTo(TimeSpan.Zero));
+        Assert.That(decision.MaxConnections, Is.Zero);
+        Assert.That(decision.Reason, Does.Contain("'secret'").And.Not.Contain("'db'"));
+    }
+
+    [Test]
+    public void Denial_NamesTheCallersIdentity_ButNotThePolicy()
+    {
+        var policy = Policy(Rule("secret-rule", ["db"], ("repository", ["acme/other"])));
+
+        var decision = policy.Decide(AcmeAppMain, ["db"], null);
+
+        Assert.That(decision.Allowed, Is.False);
+        Assert.That(decision.Reason, Does.Contain("repository=acme/app").And.Contain("ref=refs/heads/main").And.Contain("environment=production"));
+        Assert.That(decision.Reason, Does.Not.Contain("secret-rule").And.Not.Contain("acme/other"));
+    }
+
+    [Test]
+    public void UnknownTarget_AndForbiddenTarget_GetTheSameReason()
+    {
+        var policy = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"])), Rule("other", ["secret"], ("repository", ["acme/other"])));
+
+        var forbidden = policy.Decide(AcmeAppMain, ["secret"], null);
+        var unknown = policy.Decide(AcmeAppMain, ["nosuch"], null);
+
+        Assert.That(forbidden.Allowed, Is.False);
+        Assert.That(unknown.Allowed, Is.False);
+        Assert.That(unknown.Reason!.Replace("'nosuch'", "'secret'", StringComparison.Ordinal), Is.EqualTo(forbidden.Reason));
+    }
+
+    [Test]
+    public void NoRules_DeniesEverything()
+    {
+        var decision = Policy().Decide(AcmeAppMain, ["db"], null);
+
+        Assert.That(decision.Allowed, Is.False);
+    }
+
+    [Test]
+    public void NoTtlRequested_GetsDefaultTtl()
+    {
+        var decision = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"]))).Decide(AcmeAppMain, ["db"], null);
+
+        Assert.That(decision.Ttl, Is.EqualTo(DefaultTtl));
+    }
+
+    [Test]
+    public void ShorterTtlRequested_IsHonoured()
+    {
+        var decision = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"]), maxTtl: TimeSpan.FromMinutes(30)))
+            .Decide(AcmeAppMain, ["db"], TimeSpan.FromMinutes(5));
+
+        Assert.That(decision.Ttl, Is.EqualTo(TimeSpan.FromMinutes(5)));
+    }
+
+    [Test]
+    public void LongerTtlRequested_IsCappedByTheRule()
+    {
+        var decision = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"]), maxTtl: TimeSpan.FromMinutes(30)))
+            .Decide(AcmeAppMain, ["db"], TimeSpan.FromHours(1));
+
+        Assert.That(decision.Ttl, Is.EqualTo(TimeSpan.FromMinutes(30)));
+    }
+
+    [Test]
+    public void DefaultTtlLongerThanRuleMaxTtl_IsCappedByTheRule()
+    {
+        var decision = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"]), maxTtl: TimeSpan.FromMinutes(10)))
+            .Decide(AcmeAppMain, ["db"], null);
+
+        Assert.That(decision.Ttl, Is.EqualTo(TimeSpan.FromMinutes(10)));
+    }
+
+    [Test]
+    public void RuleMaxTtlAboveLeasesMaxTtl_IsCappedByLeasesMaxTtl()
+    {
+        var decision = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"]), maxTtl: TimeSpan.FromHours(10)))
+            .Decide(AcmeAppMain, ["db"], TimeSpan.FromHours(8));
+
+        Assert.That(decision.Ttl, Is.EqualTo(LeasesMaxTtl));
+    }
+
+    [Test]
+    public void RuleWithoutMaxTtl_IsCappedByLeasesMaxTtl()
+    {
+        var decision = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"]))).Decide(AcmeAppMain, ["db"], TimeSpan.FromHours(8));
+
+        Assert.That(decision.Ttl, Is.EqualTo(LeasesMaxTtl));
+    }
+
+    [Test]
+    public void MaxConnections_ComesFromTheRule()
+    {
+        var decision = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"]), maxConnections: 3)).Decide(AcmeAppMain, ["db"], null);
+
+        Assert.That(decision.MaxConnections, Is.EqualTo(3));
+    }
+
+    [Test]
+    public void TargetsFromTwoRules_GetTheStricterTtlAndConnectionCap()
+    {
+        var policy = Policy(
+            Rule("db-rule", ["db"], ("repository", ["acme/app"]), maxTtl: TimeSpan.FromMinutes(20), maxConnections: 10),
+            Rule("api-rule", ["api"], ("repository", ["acme/app"]), maxTtl: TimeSpan.FromMinutes(5), maxConnections: 4));
+
+        var decision = policy.Decide(AcmeAppMain, ["db", "api"], TimeSpan.FromHours(1));
+
+        Assert.That(decision.Allowed, Is.True);
+        Assert.That(decision.Ttl, Is.EqualTo(TimeSpan.FromMinutes(5)));
+        Assert.That(decision.MaxConnections, Is.EqualTo(4));
+        Assert.That(decision.Rules, Has.Count.EqualTo(2).And.Contains("db-rule").And.Contains("api-rule"));
+    }
+
+    [Test]
+    public void SeveralRulesOpeningOneTarget_TheMostGenerousApplies()
+    {
+        var policy = Policy(
+            Rule("narrow", ["db"], ("repository", ["acme/*"]), maxTtl: TimeSpan.FromMinutes(5), maxConnections: 2),
+            Rule("wide", ["db"], ("repository", ["acme/app"]), maxTtl: TimeSpan.FromMinutes(30), maxConnections: 20));
+
+        var decision = policy.Decide(AcmeAppMain, ["db"], TimeSpan.FromHours(1));
+
+        Assert.That(decision.Ttl, Is.EqualTo(TimeSpan.FromMinutes(30)));
+        Assert.That(decision.MaxConnections, Is.EqualTo(20));
+    }
+
+    [Test]
+    public void RuleWhoseClaimsDoNotMatch_DoesNotLendItsTargets()
+    {
+        var policy = Policy(
+            Rule("mine", ["db"], ("repository", ["acme/app"])),
+            Rule("theirs", ["secret"], ("repository", ["acme/app"]), ("environment", ["staging"])));
+
+        var decision = policy.Decide(AcmeAppMain, ["secret"], null);
+
+        Assert.That(decision.Allowed, Is.False);
+    }
+
+    [TestCase("refs/heads/main", ExpectedResult = true)]
+    [TestCase("refs/heads/release/1.2", ExpectedResult = true)]
+    [TestCase("refs/heads/feature", ExpectedResult = false)]
+    public bool PatternsOfOneClaim_AreAlternatives(string gitRef) =>
+        AccessPolicy.Matches(Rule("r", ["db"], ("ref", ["refs/heads/main", "refs/heads/release/*"])), Caller(("repository", "acme/app"), ("ref", gitRef)));
+
+    [TestCase("acme/app", "refs/heads/main", ExpectedResult = true)]
+    [TestCase("acme/app", "refs/heads/feature", ExpectedResult = false)]
+    [TestCase("acme/other", "refs/heads/main", ExpectedResult = false)]
+    public bool EveryClaimOfARule_MustMatch(string repository, string gitRef) =>
+        AccessPolicy.Matches(Rule("r", ["db"], ("repository", ["acme/app"]), ("ref", ["refs/heads/main"])), Caller(("repository", repository), ("ref", gitRef)));
+
+    [Test]
+    public void MissingClaim_NeverMatches_EvenADoubleStar()
+    {
+        var rule = Rule("r", ["db"], ("repository", ["acme/app"]), ("environment", ["**"]));
+
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"))), Is.False);
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("environment", "production"))), Is.True);
+    }
+
+    [Test]
+    public void ClaimsTheRuleDoesNotMention_DoNotMatter()
+    {
+        var rule = Rule("r", ["db"], ("repository", ["acme/app"]));
+
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("actor", "mallory"), ("ref", "refs/heads/x"))), Is.True);
+    }
+
+    private static AccessPolicy Policy(params RuleSettings[] rules) => new(new BrokerSettings
+    {
+        Issuers = [new IssuerSettings { Issuer = "https://token.actions.githubusercontent.com", Audiences = ["ghaport"] }],
+        Targets = new Dictionary<string, TargetAddress>
+        {
+            ["db"] = new("db.internal", 5432),
+            ["api"] = new("api.internal", 443),
+            ["secret"] = new("secret.internal", 5432),
+        },
+        Rules = rules,
+        Leases = new LeaseSettings { DefaultTtl = DefaultTtl, MaxTtl = LeasesMaxTtl },
+    });
+
+    private static RuleSettings Rule(string name, string[] targets, params (string Claim, string[] Patterns)[] claims) =>
+        Rule(name, targets, claims, null, 16);
+
+    private static RuleSettings Rule(string name, string[] targets, (string Claim, string[] Patterns) claim, TimeSpan? maxTtl = null, int maxConnections = 16) =>
+        Rule(name, targets, [claim], maxTtl, maxConnections);
+
+    private static RuleSettings Rule(string name, string[] targets, (string Claim, string[] Patterns)[] claims, TimeSpan? maxTtl, int maxConnections) => new()
+    {
+        Name = name,
+        Targets = targets,
+        Claims = claims.ToDictionary(c => c.Claim, c => (IReadOnlyList<ClaimPattern>)c.Patterns.Select(Parse).ToList()),
+        MaxTtl = maxTtl,
+        MaxConnections = maxConnections,
+    };
+
+    private static ClaimPattern Parse(string text) =>
+        ClaimPattern.TryParse(text, out var pattern, out var error) ? pattern! : throw new ArgumentException(error, nameof(text));
+
+    private static CallerIdentity Caller(params (string Name, string Value)[] claims) =>
+        new("https://token.actions.githubusercontent.com", "repo:acme/app:ref:refs/heads/main", Guid.NewGuid().ToString(), DateTimeOffset.UtcNow.AddMinutes(5),
+            claims.ToDictionary(c => c.Name, c => c.Value));
+}

@@ -1,0 +1,303 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Broker.DevIssuer;
+
+namespace GitHubActionsPort.Tests;
+
+/// <summary>
+/// <c>ghaport</c> as a real process: each way a job can get it wrong ends with its documented exit code and one
+/// line that says what to fix, and no token ever reaches the job's log.
+/// </summary>
+public sealed class AgentCommandLineTests : TunnelFixture
+{
+    private readonly List<string> _tokenFiles = [];
+
+    [TearDown]
+    public void DeleteTokenFiles()
+    {
+        foreach (var file in _tokenFiles)
+        {
+            File.Delete(file);
+        }
+
+        _tokenFiles.Clear();
+    }
+
+    [TestCase("5432")]
+    [TestCase("abc:db")]
+    [TestCase("70000:db")]
+    [TestCase("5432:Bad_Name")]
+    [TestCase("1.2.3:5432:db")]
+    [TestCase(":echo")]
+    [TestCase("-1:echo")]
+    [TestCase("5432:")]
+    [TestCase("256.0.0.1:5432:echo")]
+    public async Task BadForward_ExitsWithUsage_AndNamesTheFlag(string forward)
+    {
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", forward], GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("--forward").And.Contains($"'{forward}'"));
+    }
+
+    [TestCase("--bogus", "'--bogus'")]
+    [TestCase("--broker=ftp://broker.example", "--broker")]
+    [TestCase("--ttl=soon", "--ttl")]
+    [TestCase("--ttl=-00:05:00", "--ttl")]
+    [TestCase("--audience=", "--audience")]
+    [TestCase("--id-token-env", "--id-token-env needs a value")]
+    public async Task BadFlag_ExitsWithUsage_AndNamesTheFlag(string flag, string named)
+    {
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "0:echo", flag], GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains(named));
+    }
+
+    [Test]
+    public async Task MissingBroker_ExitsWithUsage_AndNamesTheFlag()
+    {
+        var (exitCode, agent) = await RunToExitAsync(["up", "--forward", "0:echo"], GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("--broker"));
+    }
+
+    [Test]
+    public async Task MissingForward_ExitsWithUsage_AndNamesTheFlag()
+    {
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString()], GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("--forward"));
+    }
+
+    [Test]
+    public async Task BothTokenSources_ExitWithUsage()
+    {
+        var (exitCode, agent) = await RunToExitAsync(
+            ["up", "--broker", Broker.Address.ToString(), "--forward", "0:echo", "--id-token-file", "token.jwt", "--id-token-env", "TOKEN"], GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("--id-token-file").And.Contains("--id-token-env"));
+    }
+
+    [Test]
+    public async Task UnknownCommand_ExitsWithUsage()
+    {
+        var (exitCode, agent) = await RunToExitAsync(["down"], GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("'down'"));
+    }
+
+    [Test]
+    public async Task PortAlreadyInUse_ExitsWithCannotListen()
+    {
+        using var occupant = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        occupant.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        occupant.Listen();
+        var port = ((IPEndPoint)occupant.LocalEndPoint!).Port;
+
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", $"{port}:echo"], GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.CannotListen), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("already in use").And.Contains(port.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    [Test]
+    public async Task BindAddressNotOnThisMachine_ExitsWithCannotListen()
+    {
+        // 192.0.2.0/24 is TEST-NET-1: never assigned to a host.
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "192.0.2.1:0:echo"], GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.CannotListen), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("192.0.2.1"));
+    }
+
+    [Test]
+    public async Task UnknownTarget_ExitsWithTargetDenied_NamingTargetAndIdentity()
+    {
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "0:echo", "--forward", "0:nosuch"], GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.TargetDenied), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("'nosuch'").And.Contains("repository=acme/app"));
+        AssertNoLeaseToken(agent);
+    }
+
+    [Test]
+    public async Task BrokerUnreachable_ExitsWithBrokerUnreachable_Promptly()
+    {
+        // A port the OS handed out and that nothing listens on any more: connections to it are refused at once.
+        int port;
+        using (var gone = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            gone.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            gone.Listen();
+            port = ((IPEndPoint)gone.LocalEndPoint!).Port;
+        }
+
+        var token = Issuer.MintToken("ghaport");
+        var started = Stopwatch.GetTimestamp();
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", $"http://127.0.0.1:{port}", "--forward", "0:echo", "--id-token-file", TokenFile(token)]);
+        var elapsed = Stopwatch.GetElapsedTime(started);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.BrokerUnreachable), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains($"127.0.0.1:{port}"));
+        Assert.That(elapsed, Is.LessThan(TimeSpan.FromSeconds(15)), "a refused connection must not wait for the session timeout");
+        AssertTokenNotShown(agent, token);
+    }
+
+    [TestCase("wrong-audience")]
+    [TestCase("untrusted-issuer")]
+    [TestCase("expired")]
+    [TestCase("garbage")]
+    public async Task RejectedToken_ExitsWithTokenRejected_WithoutShowingTheToken(string kind)
+    {
+        await using var stranger = kind == "untrusted-issuer" ? await DevIssuer.StartAsync().DefaultTimeout() : null;
+        var token = kind switch
+        {
+            "wrong-audience" => Issuer.MintToken("other-audience"),
+            "untrusted-issuer" => stranger!.MintToken("ghaport"),
+            "expired" => Issuer.MintToken("ghaport", lifetime: TimeSpan.FromMinutes(-5)),
+            _ => "not-a-jwt-" + Guid.NewGuid().ToString("N"),
+        };
+
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "0:echo", "--id-token-file", TokenFile(token)]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.TokenRejected), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("rejected the id-token"));
+        AssertTokenNotShown(agent, token);
+    }
+
+    [Test]
+    public async Task WrongAudience_MessageSaysWhichAudienceTheBrokerWants()
+    {
+        var token = Issuer.MintToken("other-audience");
+
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "0:echo", "--id-token-file", TokenFile(token)]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.TokenRejected), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("audience").And.Contains("'ghaport'"));
+    }
+
+    [Test]
+    public async Task NoIdTokenSource_ExitsWithIdTokenUnavailable_AndNamesThePermission()
+    {
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "0:echo"]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.IdTokenUnavailable), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("id-token: write"));
+    }
+
+    [Test]
+    public async Task IdTokenEnvNamingUnsetVariable_ExitsWithIdTokenUnavailable_AndNamesTheVariable()
+    {
+        var variable = "GHAPORT_TEST_UNSET_" + Guid.NewGuid().ToString("N");
+
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "0:echo", "--id-token-env", variable]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.IdTokenUnavailable), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains(variable));
+    }
+
+    [Test]
+    public async Task IdTokenFileMissing_ExitsWithIdTokenUnavailable()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "ghaport-no-such-token-" + Guid.NewGuid().ToString("N"));
+
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "0:echo", "--id-token-file", missing]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.IdTokenUnavailable), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains(missing));
+    }
+
+    [TestCase("file")]
+    [TestCase("env")]
+    [TestCase("github")]
+    public async Task RunningAgent_ServesThenExitsZeroOnSigterm_WithoutShowingAnyToken(string source)
+    {
+        var token = Issuer.MintToken("ghaport");
+        var args = new List<string> { "up", "--broker", Broker.Address.ToString(), "--forward", "0:echo" };
+        var environment = new Dictionary<string, string?>();
+        switch (source)
+        {
+            case "file":
+                args.AddRange(["--id-token-file", TokenFile(token)]);
+                break;
+            case "env":
+                args.AddRange(["--id-token-env", "GHAPORT_TEST_TOKEN"]);
+                environment["GHAPORT_TEST_TOKEN"] = token;
+                break;
+            default:
+                environment = GitHubEnvironment();
+                break;
+        }
+
+        await using var agent = AgentProcess.Start(args, environment);
+        await agent.WaitReadyAsync(1);
+        using (var client = await SocketIo.ConnectAsync(agent.Forwards["echo"]))
+        {
+            var data = SocketIo.RandomBytes(4096);
+            await client.SendAllAsync(data);
+            Assert.That(await client.ReadExactlyAsync(data.Length).DefaultTimeout(), Is.EqualTo(data));
+        }
+
+        var exitCode = await agent.TerminateAsync();
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Ok), Describe(agent));
+        AssertTokenNotShown(agent, token);
+        AssertNoLeaseToken(agent);
+        if (source == "github")
+        {
+            Assert.That(Lines(agent), Has.None.Contains(Issuer.RequestToken), "the request token is a secret too");
+        }
+    }
+
+    private Dictionary<string, string?> GitHubEnvironment() => AgentUnderTest.GitHubEnvironment(Issuer);
+
+    private string TokenFile(string token)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "ghaport-test-token-" + Guid.NewGuid().ToString("N"));
+        File.WriteAllText(path, token);
+        _tokenFiles.Add(path);
+        return path;
+    }
+
+    private static async Task<(int ExitCode, AgentProcess Agent)> RunToExitAsync(IReadOnlyList<string> args, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        var agent = AgentProcess.Start(args, environment);
+        try
+        {
+            var exitCode = await agent.WaitForExitAsync();
+            return (exitCode, agent);
+        }
+        finally
+        {
+            // Exited (or killed here on a timeout); the captured lines stay readable after disposal.
+            await agent.DisposeAsync();
+        }
+    }
+
+    private static IEnumerable<string> Lines(AgentProcess agent) => agent.Output.Lines.Concat(agent.Error.Lines);
+
+    private static string Describe(AgentProcess agent) =>
+        "stdout:" + Environment.NewLine + string.Join(Environment.NewLine, agent.Output.Lines) + Environment.NewLine +
+        "stderr:" + Environment.NewLine + string.Join(Environment.NewLine, agent.Error.Lines);
+
+    private static void AssertTokenNotShown(AgentProcess agent, string token)
+    {
+        Assert.That(Lines(agent), Has.None.Contains(token), "the id-token must never be printed");
+        // A token's signature alone is as good as a leak for whoever holds the rest of it in another log.
+        var signature = token.Split('.')[^1];
+        if (signature.Length > 16)
+        {
+            Assert.That(Lines(agent), Has.None.Contains(signature), "no part of the id-token's signature may be printed");
+        }
+    }
+
+    private static void AssertNoLeaseToken(AgentProcess agent) =>
+        Assert.That(Lines(agent), Has.None.Contains("ghl_"), "the lease token must never be printed");
+}

@@ -1,0 +1,312 @@
+using System.Text.Json;
+using GitHubActionsPort.Broker.Configuration;
+using Microsoft.Extensions.Configuration;
+
+namespace GitHubActionsPort.Tests;
+
+/// <summary>
+/// The <c>Broker</c> section is read once at start-up: a good one reads back as written, a bad one stops the broker
+/// with every bad key named.
+/// </summary>
+public sealed class BrokerConfigurationTests
+{
+    private readonly List<string> _files = [];
+
+    /// <summary>Each case: what to change in a valid configuration, and what the error must say.</summary>
+    private static IEnumerable<TestCaseData> BadConfigurations()
+    {
+        static TestCaseData Case(string name, Action<Dictionary<string, string?>> change, params string[] expected) =>
+            new TestCaseData(change, expected).SetName(name);
+
+        yield return Case("NoIssuers_NamesBrokerIssuers", c => RemoveUnder(c, "Broker:Issuers"), "Broker:Issuers");
+        yield return Case("IssuerMissing_NamesTheIssuerKey", c => c.Remove("Broker:Issuers:0:Issuer"), "Broker:Issuers:0:Issuer");
+        yield return Case("IssuerNotAUrl_NamesTheIssuerKey", c => c["Broker:Issuers:0:Issuer"] = "token.actions.githubusercontent.com", "Broker:Issuers:0:Issuer");
+        yield return Case("IssuerWithQuery_NamesTheIssuerKey", c => c["Broker:Issuers:0:Issuer"] = "https://issuer.example/?tenant=1", "Broker:Issuers:0:Issuer");
+        yield return Case("HttpIssuerOffLoopback_NamesTheIssuerKey_AndAsksForHttps", c => c["Broker:Issuers:0:Issuer"] = "http://issuer.example", "Broker:Issuers:0:Issuer", "https");
+        yield return Case("EmptyAudience_NamesTheAudiencesKey", c => c["Broker:Issuers:0:Audiences:0"] = "", "Broker:Issuers:0:Audiences");
+        yield return Case("TargetNameWithCapitalsAndUnderscore_NamesTheTargetKey", c => c["Broker:Targets:Prod_DB"] = "db.internal:5432", "Broker:Targets:Prod_DB");
+        yield return Case("TargetWithoutPort_NamesTheTargetKey", c => c["Broker:Targets:db"] = "db.internal", "Broker:Targets:db", "HOST:PORT");
+        yield return Case("TargetPortZero_NamesTheTargetKey", c => c["Broker:Targets:db"] = "db.internal:0", "Broker:Targets:db");
+        yield return Case("TargetPort70000_NamesTheTargetKey", c => c["Broker:Targets:db"] = "db.internal:70000", "Broker:Targets:db");
+        yield return Case("TargetIpv6WithoutBrackets_NamesTheTargetKey", c => c["Broker:Targets:db"] = "fd00::1:5432", "Broker:Targets:db");
+        yield return Case("TargetHostWithSpace_NamesTheTargetKey", c => c["Broker:Targets:db"] = "db internal:5432", "Broker:Targets:db");
+        yield return Case("RuleWithoutClaims_NamesTheRuleAndClaims", c => RemoveUnder(c, "Broker:Rules:0:Claims"), "Broker:Rules:0", "Claims");
+        yield return Case("RuleWithoutTargets_NamesTheRuleAndTargets", c => RemoveUnder(c, "Broker:Rules:0:Targets"), "Broker:Rules:0", "Targets");
+        yield return Case("RuleNamingUndefinedTarget_NamesTheRuleKeyAndTarget", c => c["Broker:Rules:0:Targets:0"] = "nosuch", "Broker:Rules:0", "'nosuch'");
+        yield return Case("RuleMaxTtlNotADuration_NamesTheKey", c => c["Broker:Rules:0:MaxTtl"] = "soon", "Broker:Rules:0:MaxTtl");
+        yield return Case("RuleMaxTtlNegative_NamesTheKey", c => c["Broker:Rules:0:MaxTtl"] = "-00:10:00", "Broker:Rules:0:MaxTtl");
+        yield return Case("RuleMaxConnectionsZero_NamesTheKey", c => c["Broker:Rules:0:MaxConnections"] = "0", "Broker:Rules:0:MaxConnections");
+        yield return Case("RuleMaxConnectionsNotANumber_NamesTheKey", c => c["Broker:Rules:0:MaxConnections"] = "many", "Broker:Rules:0:MaxConnections");
+        yield return Case("TripleStarGlob_NamesTheClaimKey", c => c["Broker:Rules:0:Claims:repository"] = "acme/***", "Broker:Rules:0", "Claims:repository", "'***'");
+        yield return Case("EmptyGlobInList_NamesTheClaimKey", c => c["Broker:Rules:0:Claims:ref:1"] = "", "Broker:Rules:0", "Claims:ref");
+        yield return Case("DefaultTtlZero_NamesTheKey", c => c["Broker:Leases:DefaultTtl"] = "00:00:00", "Broker:Leases:DefaultTtl");
+        yield return Case("LeasesMaxTtlNegative_NamesTheKey", c => c["Broker:Leases:MaxTtl"] = "-01:00:00", "Broker:Leases:MaxTtl");
+        yield return Case("DefaultTtlLongerThanMaxTtl_NamesBothKeys", c => c["Broker:Leases:DefaultTtl"] = "03:00:00", "Broker:Leases:DefaultTtl", "Broker:Leases:MaxTtl");
+        yield return Case("DefaultTtlLongerThanDefaultMaxTtl_NamesTheKey", c =>
+        {
+            c.Remove("Broker:Leases:MaxTtl");
+            c["Broker:Leases:DefaultTtl"] = "7.00:00:00";
+        }, "Broker:Leases:DefaultTtl");
+        yield return Case("ConnectTimeoutZero_NamesTheKey", c => c["Broker:Transport:ConnectTimeout"] = "00:00:00", "Broker:Transport:ConnectTimeout");
+        yield return Case("KeepAlivePingDelayNegative_NamesTheKey", c => c["Broker:Transport:KeepAlivePingDelay"] = "-00:00:30", "Broker:Transport:KeepAlivePingDelay");
+        yield return Case("StreamWindowBelowHttp2Minimum_NamesTheKey", c => c["Broker:Transport:StreamWindowSize"] = "1000", "Broker:Transport:StreamWindowSize");
+        yield return Case("MaxStreamsPerConnectionZero_NamesTheKey", c => c["Broker:Transport:MaxStreamsPerConnection"] = "0", "Broker:Transport:MaxStreamsPerConnection");
+    }
+
+    [TearDown]
+    public void DeleteFiles()
+    {
+        foreach (var file in _files)
+        {
+            File.Delete(file);
+        }
+
+        _files.Clear();
+    }
+
+    [TestCaseSource(nameof(BadConfigurations))]
+    public void BadConfiguration_Throws_NamingTheKey(Action<Dictionary<string, string?>> change, string[] expected)
+    {
+        var configuration = ValidConfiguration();
+        change(configuration);
+
+        var error = Assert.Throws<BrokerConfigurationException>(() => Read(configuration));
+
+        Assert.That(error!.Errors, Is.Not.Empty);
+        var named = error.Errors.Where(e => expected.All(part => e.Contains(part, StringComparison.Ordinal))).ToList();
+        Assert.That(named, Is.Not.Empty, $"no single error holds all of [{string.Join(", ", expected)}]; errors were:{Environment.NewLine}{string.Join(Environment.NewLine, error.Errors)}");
+        Assert.That(error.Message, Does.Contain(named[0]), "the exception's message carries every error");
+    }
+
+    [Test]
+    public void SeveralProblems_AreAllReported_AtOnce()
+    {
+        var configuration = ValidConfiguration();
+        configuration["Broker:Targets:db"] = "db.internal";
+        configuration["Broker:Rules:0:MaxConnections"] = "0";
+        configuration["Broker:Leases:DefaultTtl"] = "never";
+
+        var error = Assert.Throws<BrokerConfigurationException>(() => Read(configuration));
+
+        Assert.That(error!.Errors, Has.Some.Contains("Broker:Targets:db"));
+        Assert.That(error.Errors, Has.Some.Contains("Broker:Rules:0:MaxConnections"));
+        Assert.That(error.Errors, Has.Some.Contains("Broker:Leases:DefaultTtl"));
+    }
+
+    [Test]
+    public void ValidConfiguration_ReadsBackAsWritten()
+    {
+        var settings = Read(ValidConfiguration());
+
+        Assert.That(settings.Issuers, Has.Count.EqualTo(2));
+        Assert.That(settings.Issuers[0].Issuer, Is.EqualTo("https://token.actions.githubusercontent.com"));
+        Assert.That(settings.Issuers[0].Audiences, Is.EqualTo(new List<string> { "ghaport", "ghaport-staging" }));
+        Assert.That(settings.Issuers[1].Issuer, Is.EqualTo("http://127.0.0.1:5555"), "plain http is fine on loopback");
+
+        Assert.That(settings.Targets, Has.Count.EqualTo(2));
+        Assert.That(settings.Targets["db"], Is.EqualTo(new TargetAddress("db.internal", 5432)));
+        Assert.That(settings.Targets["api"], Is.EqualTo(new TargetAddress("fd00::1", 8443)));
+        Assert.That(settings.Targets["api"].ToString(), Is.EqualTo("[fd00::1]:8443"));
+
+        var rule = settings.Rules.Single();
+        Assert.That(rule.Name, Is.EqualTo("deploy-db"));
+        Assert.That(rule.Targets, Is.EqualTo(new List<string> { "db", "api" }));
+        Assert.That(rule.Claims.Keys, Is.EquivalentTo(new List<string> { "repository", "ref" }));
+        Assert.That(rule.Claims["repository"].Select(p => p.Text), Is.EqualTo(new List<string> { "acme/app" }));
+        Assert.That(rule.Claims["ref"].Select(p => p.Text), Is.EqualTo(new List<string> { "refs/heads/main", "refs/tags/v*" }));
+        Assert.That(rule.MaxTtl, Is.EqualTo(TimeSpan.FromMinutes(30)));
+        Assert.That(rule.MaxConnections, Is.EqualTo(8));
+
+        Assert.That(settings.Leases.DefaultTtl, Is.EqualTo(TimeSpan.FromMinutes(10)));
+        Assert.That(settings.Leases.MaxTtl, Is.EqualTo(TimeSpan.FromHours(2)));
+        Assert.That(settings.Transport.ConnectTimeout, Is.EqualTo(TimeSpan.FromSeconds(3)));
+        Assert.That(settings.Transport.StreamWindowSize, Is.EqualTo(1024 * 1024));
+    }
+
+    [Test]
+    public void MinimalConfiguration_GetsTheDocumentedDefaults()
+    {
+        var settings = Read(new Dictionary<string, string?>
+        {
+            ["Broker:Issuers:0:Issuer"] = "https://token.actions.githubusercontent.com",
+            ["Broker:Targets:db"] = "db.internal:5432",
+            ["Broker:Rules:0:Targets:0"] = "db",
+            ["Broker:Rules:0:Claims:repository"] = "acme/app",
+        });
+
+        Assert.That(settings.Issuers.Single().Audiences, Is.EqualTo(new List<string> { "ghaport" }));
+        var rule = settings.Rules.Single();
+        Assert.That(rule.Name, Is.Not.Empty);
+        Assert.That(rule.MaxTtl, Is.Null);
+        Assert.That(rule.MaxConnections, Is.EqualTo(16));
+        Assert.That(settings.Leases.DefaultTtl, Is.EqualTo(TimeSpan.FromMinutes(15)));
+        Assert.That(settings.Leases.MaxTtl, Is.EqualTo(TimeSpan.FromHours(6)));
+        Assert.That(settings.Transport.ConnectTimeout, Is.EqualTo(TimeSpan.FromSeconds(10)));
+        Assert.That(settings.Transport.ConnectionWindowSize, Is.EqualTo(16 * 1024 * 1024));
+        Assert.That(settings.Transport.StreamWindowSize, Is.EqualTo(4 * 1024 * 1024));
+        Assert.That(settings.Transport.MaxStreamsPerConnection, Is.EqualTo(100));
+    }
+
+    [Test]
+    public async Task BrokerProcess_BadConfigFile_ExitsWithConfigurationError_NamingTheKey()
+    {
+        var configuration = ValidConfiguration();
+        configuration["Broker:Targets:db"] = "db.internal";
+        var file = JsonFile(configuration);
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["--config", file, "--urls", "http://127.0.0.1:0"]);
+
+        Assert.That(exitCode, Is.EqualTo(2), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Targets:db"));
+        Assert.That(broker.Output.Lines, Has.None.StartsWith("listening"));
+    }
+
+    [Test]
+    public async Task BrokerProcess_MissingConfigFile_ExitsWithConfigurationError_NamingTheFile()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "ghaport-no-such-config-" + Guid.NewGuid().ToString("N") + ".json");
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["--config", missing, "--urls", "http://127.0.0.1:0"]);
+
+        Assert.That(exitCode, Is.EqualTo(2), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("not found").And.Contains(Path.GetFileName(missing)));
+    }
+
+    [Test]
+    public async Task BrokerProcess_ConfigFileNotJson_ExitsWithConfigurationError()
+    {
+        var file = TempFile("{ \"Broker\": { \"Targets\": ");
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["--config", file, "--urls", "http://127.0.0.1:0"]);
+
+        Assert.That(exitCode, Is.EqualTo(2), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("JSON"));
+    }
+
+    [Test]
+    public async Task BrokerProcess_BadSettingOnCommandLine_ExitsWithConfigurationError_NamingTheKey()
+    {
+        var configuration = ValidConfiguration();
+        configuration.Remove("Broker:Leases:DefaultTtl");
+        var file = JsonFile(configuration);
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["--config", file, "--urls", "http://127.0.0.1:0", "--Broker:Leases:DefaultTtl=soon"]);
+
+        Assert.That(exitCode, Is.EqualTo(2), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Leases:DefaultTtl"));
+    }
+
+    [Test]
+    public async Task BrokerProcess_CommandLineSetting_OverridesTheConfigFile()
+    {
+        // Standard .NET configuration order: the command line beats the file. A bad value given on the command line
+        // for a key the file also sets must therefore stop the broker, not be silently outvoted by the file.
+        var file = JsonFile(ValidConfiguration());
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["--config", file, "--urls", "http://127.0.0.1:0", "--Broker:Leases:DefaultTtl=soon"]);
+
+        Assert.That(exitCode, Is.EqualTo(2), "the broker started with the file's value; " + broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Leases:DefaultTtl"));
+    }
+
+    [Test]
+    public async Task BrokerProcess_EnvironmentSetting_OverridesTheConfigFile()
+    {
+        var file = JsonFile(ValidConfiguration());
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(
+            ["--config", file, "--urls", "http://127.0.0.1:0"], new Dictionary<string, string> { ["Broker__Leases__DefaultTtl"] = "soon" });
+
+        Assert.That(exitCode, Is.EqualTo(2), "the broker started with the file's value; " + broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Leases:DefaultTtl"));
+    }
+
+    [Test]
+    public async Task BrokerProcess_UnknownCommand_ExitsWithConfigurationError()
+    {
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["serve"]);
+
+        Assert.That(exitCode, Is.EqualTo(2), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("'serve'"));
+    }
+
+    [Test]
+    public async Task BrokerProcess_ValidConfigFile_Listens_ThenExitsZeroOnSigterm()
+    {
+        var file = JsonFile(ValidConfiguration());
+        await using var broker = BrokerProcess.Start(["--config", file, "--urls", "http://127.0.0.1:0"]);
+
+        var listening = await broker.WaitForOutputAsync(line => line.StartsWith("listening ", StringComparison.Ordinal));
+        var exitCode = await broker.TerminateAsync();
+
+        Assert.That(listening, Does.Match(@"^listening http://127\.0\.0\.1:[1-9][0-9]*/?$"));
+        Assert.That(exitCode, Is.Zero, broker.Describe());
+    }
+
+    private static BrokerSettings Read(Dictionary<string, string?> configuration) =>
+        BrokerSettingsReader.Read(new ConfigurationBuilder().AddInMemoryCollection(configuration).Build());
+
+    private static Dictionary<string, string?> ValidConfiguration() => new()
+    {
+        ["Broker:Issuers:0:Issuer"] = "https://token.actions.githubusercontent.com",
+        ["Broker:Issuers:0:Audiences:0"] = "ghaport",
+        ["Broker:Issuers:0:Audiences:1"] = "ghaport-staging",
+        ["Broker:Issuers:1:Issuer"] = "http://127.0.0.1:5555",
+        ["Broker:Targets:db"] = "db.internal:5432",
+        ["Broker:Targets:api"] = "[fd00::1]:8443",
+        ["Broker:Rules:0:Name"] = "deploy-db",
+        ["Broker:Rules:0:Targets:0"] = "db",
+        ["Broker:Rules:0:Targets:1"] = "api",
+        ["Broker:Rules:0:Claims:repository"] = "acme/app",
+        ["Broker:Rules:0:Claims:ref:0"] = "refs/heads/main",
+        ["Broker:Rules:0:Claims:ref:1"] = "refs/tags/v*",
+        ["Broker:Rules:0:MaxTtl"] = "00:30:00",
+        ["Broker:Rules:0:MaxConnections"] = "8",
+        ["Broker:Leases:DefaultTtl"] = "00:10:00",
+        ["Broker:Leases:MaxTtl"] = "02:00:00",
+        ["Broker:Transport:ConnectTimeout"] = "00:00:03",
+        ["Broker:Transport:StreamWindowSize"] = "1048576",
+    };
+
+    private static void RemoveUnder(Dictionary<string, string?> configuration, string prefix)
+    {
+        foreach (var key in configuration.Keys.Where(k => k.StartsWith(prefix + ":", StringComparison.Ordinal)).ToList())
+        {
+            configuration.Remove(key);
+        }
+    }
+
+    /// <summary>Writes flat configuration keys as the nested JSON a deployment's file would hold.</summary>
+    private string JsonFile(Dictionary<string, string?> configuration)
+    {
+        var root = new Dictionary<string, object>(StringComparer.Ordinal);
+        foreach (var (key, value) in configuration)
+        {
+            var parts = key.Split(':');
+            var node = root;
+            foreach (var part in parts[..^1])
+            {
+                if (!node.TryGetValue(part, out var child))
+                {
+                    child = new Dictionary<string, object>(StringComparer.Ordinal);
+                    node[part] = child;
+                }
+
+                node = (Dictionary<string, object>)child;
+            }
+
+            node[parts[^1]] = value ?? string.Empty;
+        }
+
+        // Numbered keys stay objects ("0": ...): .NET configuration reads them exactly as it reads arrays.
+        return TempFile(JsonSerializer.Serialize(root));
+    }
+
+    private string TempFile(string text)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "ghaport-broker-test-" + Guid.NewGuid().ToString("N") + ".json");
+        File.WriteAllText(path, text);
+        _files.Add(path);
+        return path;
+    }
+}
