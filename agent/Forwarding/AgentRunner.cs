@@ -68,7 +68,7 @@ public static partial class AgentRunner
                 throw new AgentException(ExitCodes.LeaseEnded, $"lease {lease.LeaseId} ended at {lease.ExpiresAt.ToDateTimeOffset():u}; open a new session with a fresh id-token");
             }
 
-            Log.Stopped(logger, lease.LeaseId);
+            Log.Stopped(logger, lease.LeaseId, lease.ExpiresAt.ToDateTimeOffset());
             return ExitCodes.Ok;
         }
         finally
@@ -91,8 +91,8 @@ public static partial class AgentRunner
         [LoggerMessage(1, LogLevel.Information, "Session open: lease {LeaseId} until {ExpiresAt:u}, at most {MaxConnections} connections at once", EventName = "SessionOpened")]
         public static partial void SessionOpened(ILogger logger, string leaseId, DateTimeOffset expiresAt, int maxConnections);
 
-        [LoggerMessage(2, LogLevel.Information, "Stopped; lease {LeaseId} released", EventName = "Stopped")]
-        public static partial void Stopped(ILogger logger, string leaseId);
+        [LoggerMessage(2, LogLevel.Information, "Stopped; every tunnel of lease {LeaseId} is closed and the lease lapses at {ExpiresAt:u}", EventName = "Stopped")]
+        public static partial void Stopped(ILogger logger, string leaseId, DateTimeOffset expiresAt);
 
         [LoggerMessage(3, LogLevel.Warning, "The broker {Broker} is plain http on a non-loopback address: traffic and tokens cross the network unencrypted", EventName = "PlainTextBroker")]
         public static partial void PlainTextBroker(ILogger logger, Uri broker);

@@ -108,9 +108,18 @@ public sealed class AgentProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
-    /// <summary>Sends SIGTERM, as a runner does when a job is cancelled, and returns the exit code.</summary>
+    /// <summary>
+    /// Sends SIGTERM, as a runner does when a job is cancelled, and returns the exit code. Windows has no signal
+    /// to send another console process, so there the process is killed (and its exit code is not 0).
+    /// </summary>
     public async Task<int> TerminateAsync()
     {
+        if (OperatingSystem.IsWindows())
+        {
+            _process.Kill(entireProcessTree: true);
+            return await WaitForExitAsync().ConfigureAwait(false);
+        }
+
         using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
         {
             await kill.WaitForExitAsync().DefaultTimeout().ConfigureAwait(false);

@@ -84,7 +84,12 @@ public sealed class AgentUnderTest : IAsyncDisposable
         var output = new LineWriter();
         var error = new LineWriter();
         var logs = new LogSink { Echo = echo };
-        var loggerFactory = LoggerFactory.Create(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Debug));
+        // The same filters as the real agent: gRPC's per-message debug records would swamp a busy test.
+        var loggerFactory = LoggerFactory.Create(b => b
+            .AddProvider(logs)
+            .SetMinimumLevel(LogLevel.Debug)
+            .AddFilter("Grpc", LogLevel.Warning)
+            .AddFilter("System.Net.Http", LogLevel.Warning));
         var context = new AgentContext
         {
             Out = output,

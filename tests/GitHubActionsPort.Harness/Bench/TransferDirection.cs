@@ -1,0 +1,11 @@
+namespace GitHubActionsPort.Harness.Bench;
+
+/// <summary>Which way the bytes of a throughput scenario flow, seen from the client (the CI job).</summary>
+internal enum TransferDirection
+{
+    /// <summary>Client to target.</summary>
+    Upload,
+
+    /// <summary>Target to client.</summary>
+    Download,
+}
