@@ -46,7 +46,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
         var result = await TunnelSplice.RunAsync(local, call.ResponseStream, call.RequestStream, () => call.RequestStream.CompleteAsync(), callEnds.Token).ConfigureAwait(false);
         var reason = result.End switch
         {
-            TunnelEnd.Completed => await AwaitCleanEndAsync(call, callEnds.Token).ConfigureAwait(false),
+            TunnelEnd.Completed => null,
             TunnelEnd.SocketFailed => "the local client reset the connection",
             TunnelEnd.StreamFailed => "the broker ended the tunnel: " + Describe(StatusOf(call), result.Error),
             _ => "the agent is stopping",
@@ -91,28 +91,6 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
         catch (RpcException ex)
         {
             return RpcErrors.Describe(ex.Status);
-        }
-        catch (OperationCanceledException)
-        {
-            return "the agent is stopping";
-        }
-    }
-
-    /// <summary>
-    /// Both directions ended; wait for the broker's OK before letting go of the call. Disposing it earlier would
-    /// reset the stream while the broker may still be passing our end-of-stream on to the target.
-    /// </summary>
-    private static async Task<string?> AwaitCleanEndAsync(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false)
-                ? "the broker sent data after its end of stream"
-                : null;
-        }
-        catch (RpcException ex)
-        {
-            return "the broker ended the tunnel: " + RpcErrors.Describe(ex.Status);
         }
         catch (OperationCanceledException)
         {

@@ -96,13 +96,18 @@ internal static class FramePump
         }
     }
 
-    /// <summary>Frames to socket: data frames are written in order; the end-of-stream frame half-closes the socket.</summary>
+    /// <summary>
+    /// Frames to socket: data frames are written in order; the end-of-stream frame half-closes the socket. After it
+    /// the stream itself must end: cleanly (the peer completed its side, or the broker's OK status) for a clean
+    /// end, or with an error, which still counts as a failure so a late reset is passed on rather than lost.
+    /// </summary>
     public static async Task<CopyOutcome> FramesToSocketAsync(
         IAsyncStreamReader<TunnelFrame> input,
         TunnelSocket socket,
         CancellationToken cancellationToken)
     {
         long bytes = 0;
+        var ended = false;
         while (true)
         {
             TunnelFrame frame;
@@ -110,8 +115,9 @@ internal static class FramePump
             {
                 if (!await input.MoveNext(cancellationToken).ConfigureAwait(false))
                 {
-                    return new CopyOutcome(CopyResult.InputError, bytes,
-                        new InvalidDataException("The stream ended without an end-of-stream frame."));
+                    return ended
+                        ? new CopyOutcome(CopyResult.Completed, bytes, null)
+                        : new CopyOutcome(CopyResult.InputError, bytes, new InvalidDataException("The stream ended without an end-of-stream frame."));
                 }
 
                 frame = input.Current;
@@ -127,7 +133,7 @@ internal static class FramePump
 
             switch (frame.KindCase)
             {
-                case TunnelFrame.KindOneofCase.Data when !frame.Data.IsEmpty:
+                case TunnelFrame.KindOneofCase.Data when !frame.Data.IsEmpty && !ended:
                     try
                     {
                         await socket.SendAsync(frame.Data.Memory, cancellationToken).ConfigureAwait(false);
@@ -145,7 +151,7 @@ internal static class FramePump
 
                     break;
 
-                case TunnelFrame.KindOneofCase.End:
+                case TunnelFrame.KindOneofCase.End when !ended:
                     try
                     {
                         socket.ShutdownSend();
@@ -155,11 +161,12 @@ internal static class FramePump
                         return new CopyOutcome(CopyResult.OutputError, bytes, ex);
                     }
 
-                    return new CopyOutcome(CopyResult.Completed, bytes, null);
+                    ended = true;
+                    break;
 
                 default:
-                    return new CopyOutcome(CopyResult.InputError, bytes,
-                        new InvalidDataException($"Unexpected tunnel frame '{frame.KindCase}'."));
+                    return new CopyOutcome(CopyResult.InputError, bytes, new InvalidDataException(
+                        ended ? $"A '{frame.KindCase}' frame came after the end-of-stream frame." : $"Unexpected tunnel frame '{frame.KindCase}'."));
             }
         }
     }

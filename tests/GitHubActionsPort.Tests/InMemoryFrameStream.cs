@@ -33,6 +33,13 @@ internal sealed class InMemoryFrameStream : IAsyncStreamReader<TunnelFrame>, IAs
 
     public void FeedEnd() => _incoming.Writer.TryWrite(new TunnelFrame { End = new EndOfStream() });
 
+    /// <summary>An end-of-stream frame and then the end of the stream: the far end finished cleanly.</summary>
+    public void FeedEndAndComplete()
+    {
+        FeedEnd();
+        Complete();
+    }
+
     /// <summary>The stream ends without a frame (the peer completed its side).</summary>
     public void Complete() => _incoming.Writer.TryComplete();
 

@@ -23,7 +23,7 @@ public sealed class TunnelSpliceTests
 
         var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
         stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(fromStream) });
-        stream.FeedEnd();
+        stream.FeedEndAndComplete();
         await peer.SendAllAsync(fromPeer);
         peer.Shutdown(SocketShutdown.Send);
         var peerReceived = await peer.ReadToEndAsync().DefaultTimeout();
@@ -102,6 +102,41 @@ public sealed class TunnelSpliceTests
     }
 
     [Test]
+    public async Task DataAfterEndFrame_IsAProtocolViolation()
+    {
+        var (near, peer) = await SocketPairAsync();
+        using var _ = peer;
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
+        stream.FeedEnd();
+        stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(1) });
+        var result = await splice.DefaultTimeout();
+
+        Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
+        Assert.That(result.Error, Is.InstanceOf<InvalidDataException>().With.Message.Contains("after the end-of-stream"));
+    }
+
+    [Test]
+    public async Task StreamFailsAfterEndFrame_StillStreamFailed()
+    {
+        var (near, peer) = await SocketPairAsync();
+        using var _ = peer;
+        await using var socket = new TunnelSocket(near);
+        var stream = new InMemoryFrameStream();
+
+        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
+        stream.FeedEnd();
+        Assert.That(await peer.ReadToEndAsync().DefaultTimeout(), Is.Empty, "the end-of-stream frame half-closes the socket at once");
+        // A reset that comes after the far end's FIN (say, the target reset on unread data) must not be lost.
+        stream.Fail(new RpcException(new Status(StatusCode.Aborted, "target reset")));
+        var result = await splice.DefaultTimeout();
+
+        Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
+    }
+
+    [Test]
     public async Task CallerCancels_Canceled()
     {
         var (near, peer) = await SocketPairAsync();
@@ -131,7 +166,7 @@ public sealed class TunnelSpliceTests
         stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(1, 2, 3) });
         Assert.That(await peer.ReadExactlyAsync(3).DefaultTimeout(), Is.EqualTo(new byte[] { 1, 2, 3 }));
         Assert.That(splice.IsCompleted, Is.False);
-        stream.FeedEnd();
+        stream.FeedEndAndComplete();
         var result = await splice.DefaultTimeout();
 
         Assert.That(result.End, Is.EqualTo(TunnelEnd.Completed));
@@ -168,7 +203,7 @@ public sealed class TunnelSpliceTests
 
         var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
         stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(new byte[1234]) });
-        stream.FeedEnd();
+        stream.FeedEndAndComplete();
         await peer.SendAllAsync(new byte[4321]);
         peer.Shutdown(SocketShutdown.Send);
         await peer.ReadToEndAsync().DefaultTimeout();
