@@ -10,7 +10,7 @@ namespace GitHubActionsPort.Broker.Auth;
 /// library's defaults: signature required, RS256 and ES256 only, one minute of clock skew, the issuer chosen
 /// from configuration (the token's own <c>iss</c> only selects among configured issuers, it never builds a URL).
 /// </summary>
-internal sealed class IdTokenValidator : IDisposable
+internal sealed class IdTokenValidator
 {
     /// <summary>A GitHub id-token is about 1.5 KiB; anything near this is not one.</summary>
     public const int MaxTokenLength = 16 * 1024;
@@ -100,14 +100,6 @@ internal sealed class IdTokenValidator : IDisposable
         return new CallerIdentity(issuer.Issuer.Issuer, jwt.Subject ?? string.Empty, tokenId, jwt.ValidTo, claims);
     }
 
-    public void Dispose()
-    {
-        foreach (var issuer in _issuers.Values)
-        {
-            issuer.Dispose();
-        }
-    }
-
     private static TokenValidationParameters Parameters(IssuerSettings issuer, IReadOnlyList<SecurityKey> keys) => new()
     {
         ValidIssuer = issuer.Issuer,
@@ -120,7 +112,7 @@ internal sealed class IdTokenValidator : IDisposable
         RequireExpirationTime = true,
         RequireSignedTokens = true,
         ClockSkew = ClockSkew,
-        // Keys come only from the issuer's JWKS: never from the token's own jku, x5u or jwk headers.
+        // A token must name its key (kid); the validator does not try every key of the issuer in turn.
         TryAllIssuerSigningKeys = false,
     };
 

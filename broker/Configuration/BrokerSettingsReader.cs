@@ -13,6 +13,9 @@ public static class BrokerSettingsReader
 {
     public const string SectionName = "Broker";
 
+    /// <summary>Longest duration any key takes; timers cannot run much past 49 days, and no lease should.</summary>
+    private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(30);
+
     public static BrokerSettings Read(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -20,11 +23,12 @@ public static class BrokerSettingsReader
         var errors = new List<string>();
 
         var targets = ReadTargets(section.GetSection("Targets"), errors);
+        var issuers = ReadIssuers(section.GetSection("Issuers"), errors);
         var settings = new BrokerSettings
         {
-            Issuers = ReadIssuers(section.GetSection("Issuers"), errors),
+            Issuers = issuers,
             Targets = targets,
-            Rules = ReadRules(section.GetSection("Rules"), targets, errors),
+            Rules = ReadRules(section.GetSection("Rules"), issuers, targets, errors),
             Leases = ReadLeases(section.GetSection("Leases"), errors),
             Transport = ReadTransport(section.GetSection("Transport"), errors),
         };
@@ -73,6 +77,12 @@ public static class BrokerSettingsReader
                 errors.Add($"{key}:Audiences: an audience must not be empty.");
             }
 
+            if (issuers.Any(i => i.Issuer == issuer))
+            {
+                errors.Add($"{key}:Issuer: '{issuer}' is configured twice.");
+                continue;
+            }
+
             issuers.Add(new IssuerSettings { Issuer = issuer, Audiences = audiences });
         }
 
@@ -108,7 +118,7 @@ public static class BrokerSettingsReader
         return targets;
     }
 
-    private static List<RuleSettings> ReadRules(IConfigurationSection section, Dictionary<string, TargetAddress> knownTargets, List<string> errors)
+    private static List<RuleSettings> ReadRules(IConfigurationSection section, List<IssuerSettings> issuers, Dictionary<string, TargetAddress> knownTargets, List<string> errors)
     {
         var rules = new List<RuleSettings>();
         foreach (var child in section.GetChildren())
@@ -154,9 +164,23 @@ public static class BrokerSettingsReader
                 errors.Add($"{key}:Claims: a rule must require at least one claim; without any it would admit every token of the issuer.");
             }
 
+            var issuer = child["Issuer"];
+            if (issuer is null && issuers.Count == 1)
+            {
+                issuer = issuers[0].Issuer;
+            }
+            else if (issuer is null && issuers.Count > 1)
+            {
+                errors.Add($"{key}:Issuer: required when more than one issuer is configured (the same claims mean different things at each).");
+            }
+            else if (issuer is not null && issuers.All(i => i.Issuer != issuer))
+            {
+                errors.Add($"{key}:Issuer: '{issuer}' is not one of Broker:Issuers.");
+            }
+
             var maxTtl = ReadDuration(child, "MaxTtl", null, errors);
             var maxConnections = ReadInt(child, "MaxConnections", 16, 1, 10_000, errors);
-            rules.Add(new RuleSettings { Name = name, Targets = targets, Claims = claims, MaxTtl = maxTtl, MaxConnections = maxConnections });
+            rules.Add(new RuleSettings { Name = name, Issuer = issuer ?? string.Empty, Targets = targets, Claims = claims, MaxTtl = maxTtl, MaxConnections = maxConnections });
         }
 
         return rules;
@@ -189,6 +213,9 @@ public static class BrokerSettingsReader
             ConnectionWindowSize = ReadInt(section, "ConnectionWindowSize", d.ConnectionWindowSize, 65_535, int.MaxValue, errors),
             StreamWindowSize = ReadInt(section, "StreamWindowSize", d.StreamWindowSize, 65_535, int.MaxValue, errors),
             MaxStreamsPerConnection = ReadInt(section, "MaxStreamsPerConnection", d.MaxStreamsPerConnection, 1, 10_000, errors),
+            MaxTunnels = ReadInt(section, "MaxTunnels", d.MaxTunnels, 1, 1_000_000, errors),
+            MaxConnections = ReadInt(section, "MaxConnections", d.MaxConnections, 1, 1_000_000, errors),
+            SessionTimeout = ReadDuration(section, "SessionTimeout", d.SessionTimeout, errors) ?? d.SessionTimeout,
             KeepAlivePingDelay = ReadDuration(section, "KeepAlivePingDelay", d.KeepAlivePingDelay, errors) ?? d.KeepAlivePingDelay,
             KeepAlivePingTimeout = ReadDuration(section, "KeepAlivePingTimeout", d.KeepAlivePingTimeout, errors) ?? d.KeepAlivePingTimeout,
             IdleConnectionTimeout = ReadDuration(section, "IdleConnectionTimeout", d.IdleConnectionTimeout, errors) ?? d.IdleConnectionTimeout,
@@ -209,9 +236,9 @@ public static class BrokerSettingsReader
             return fallback;
         }
 
-        if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) || value <= TimeSpan.Zero)
+        if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) || value <= TimeSpan.Zero || value > MaxDuration)
         {
-            errors.Add($"{section.Path}:{name}: '{text}' is not a positive duration (hh:mm:ss, or d.hh:mm:ss).");
+            errors.Add($"{section.Path}:{name}: '{text}' is not a positive duration of at most {MaxDuration.Days} days (hh:mm:ss, or d.hh:mm:ss).");
             return fallback;
         }
 

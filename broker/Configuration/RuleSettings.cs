@@ -8,6 +8,12 @@ public sealed record RuleSettings
     /// <summary>Name used in logs and errors. Default: <c>rule N</c>.</summary>
     public required string Name { get; init; }
 
+    /// <summary>
+    /// The issuer whose tokens the rule judges (<c>Rules:N:Issuer</c>). Default: the only configured issuer;
+    /// required when there are several, since the same claim names mean different things at each.
+    /// </summary>
+    public required string Issuer { get; init; }
+
     /// <summary>Target names this rule opens.</summary>
     public required IReadOnlyList<string> Targets { get; init; }
 

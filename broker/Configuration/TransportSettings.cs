@@ -24,6 +24,15 @@ public sealed record TransportSettings
     /// <summary>Close a connection whose ping is unanswered this long. Default: 20 seconds.</summary>
     public TimeSpan KeepAlivePingTimeout { get; init; } = TimeSpan.FromSeconds(20);
 
+    /// <summary>Tunnels open at once across all leases. Default: 10,000.</summary>
+    public int MaxTunnels { get; init; } = 10_000;
+
+    /// <summary>TCP connections to the broker at once, authenticated or not. Default: 10,000.</summary>
+    public int MaxConnections { get; init; } = 10_000;
+
+    /// <summary>How long opening a session may take, id-token check and key fetch included. Default: 30 seconds.</summary>
+    public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Close a connection with no open tunnels after this long. Default: 2 minutes.</summary>
     public TimeSpan IdleConnectionTimeout { get; init; } = TimeSpan.FromMinutes(2);
 }

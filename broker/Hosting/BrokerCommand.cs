@@ -116,6 +116,7 @@ public static class BrokerCommand
         }
 
         overrides["Broker:Rules:dev:Name"] = "dev";
+        overrides["Broker:Rules:dev:Issuer"] = issuer.Issuer;
         overrides["Broker:Rules:dev:Claims:repository"] = "acme/app";
         for (var i = 0; i < targets.Count; i++)
         {

@@ -57,6 +57,7 @@ public static class BrokerHost
         builder.Services.AddSingleton<AccessPolicy>();
         builder.Services.AddSingleton<LeaseStore>();
         builder.Services.AddSingleton<TargetDialer>();
+        builder.Services.AddSingleton<TunnelAdmission>();
         builder.Services.AddHttpClient(IdTokenValidator.HttpClientName, http =>
             {
                 http.Timeout = TimeSpan.FromSeconds(10);
@@ -113,8 +114,10 @@ public static class BrokerHost
         limits.Http2.KeepAlivePingDelay = transport.KeepAlivePingDelay;
         limits.Http2.KeepAlivePingTimeout = transport.KeepAlivePingTimeout;
         limits.KeepAliveTimeout = transport.IdleConnectionTimeout;
-        // A quiet tunnel is a healthy tunnel (an idle database session): no data-rate floor may end it.
-        limits.MinRequestBodyDataRate = null;
+        limits.MaxConcurrentConnections = transport.MaxConnections;
+        // A quiet tunnel is a healthy tunnel (an idle database session), and a backpressured one sends nothing for
+        // as long as its reader is slow: no floor on response data rate may end it. The request-body floor stays
+        // for unary calls, so a slow-drip OpenSession cannot hold memory; gRPC lifts it for streaming calls itself.
         limits.MinResponseDataRate = null;
         // gRPC needs HTTP/2; without TLS that means prior knowledge (h2c), so endpoints speak HTTP/2 only.
         kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = HttpProtocols.Http2);

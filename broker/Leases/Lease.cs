@@ -10,6 +10,7 @@ internal sealed class Lease : IDisposable
 {
     private readonly CancellationTokenSource _ending;
     private int _openTunnels;
+    private long _tunnelsStarted;
 
     public Lease(string id, CallerIdentity caller, IReadOnlySet<string> targets, DateTimeOffset expiresAt, int maxConnections, TimeProvider time)
     {
@@ -57,6 +58,9 @@ internal sealed class Lease : IDisposable
     }
 
     public void CloseTunnel() => Interlocked.Decrement(ref _openTunnels);
+
+    /// <summary>Numbers the lease's tunnels for logs: <c>lse_x/1</c>, <c>lse_x/2</c>, ...</summary>
+    public long NextTunnelNumber() => Interlocked.Increment(ref _tunnelsStarted);
 
     public void End() => _ending.Cancel();
 

@@ -41,8 +41,9 @@ internal sealed class AccessPolicy(BrokerSettings settings)
         return new AccessDecision(true, null, ttl, maxConnections, granting);
     }
 
-    /// <summary>Every claim the rule lists must be a string claim of the token matching one of its patterns.</summary>
+    /// <summary>The token comes from the rule's issuer, and every claim the rule lists is a string claim of it matching one of its patterns.</summary>
     public static bool Matches(RuleSettings rule, CallerIdentity caller) =>
+        string.Equals(rule.Issuer, caller.Issuer, StringComparison.Ordinal) &&
         rule.Claims.All(claim => caller.Claims.TryGetValue(claim.Key, out var value) && claim.Value.Any(p => p.IsMatch(value)));
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;

@@ -29,5 +29,8 @@ internal sealed partial class BrokerService
 
         [LoggerMessage(8, LogLevel.Warning, "Lease {LeaseId}: tunnel to {Target} refused, {MaxConnections} already open", EventName = "TunnelLimitReached")]
         public static partial void TunnelLimitReached(ILogger logger, string leaseId, string target, int maxConnections);
+
+        [LoggerMessage(9, LogLevel.Warning, "Lease {LeaseId}: tunnel to {Target} refused, the broker has {MaxTunnels} open (Broker:Transport:MaxTunnels)", EventName = "BrokerTunnelLimitReached")]
+        public static partial void BrokerTunnelLimitReached(ILogger logger, string leaseId, string target, int maxTunnels);
     }
 }

@@ -1,3 +1,6 @@
+using System.Net.Sockets;
+using Lease = GitHubActionsPort.Broker.Leases.Lease;
+using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.Tunnels;
 using GitHubActionsPort.Protocol.V1;
@@ -7,8 +10,6 @@ namespace GitHubActionsPort.Broker.Services;
 
 internal sealed partial class BrokerService
 {
-    private static long s_tunnelCount;
-
     public override async Task Tunnel(IAsyncStreamReader<TunnelFrame> requestStream, IServerStreamWriter<TunnelFrame> responseStream, ServerCallContext context)
     {
         var lease = leases.Find(ReadLeaseToken(context.RequestHeaders))
@@ -27,56 +28,21 @@ internal sealed partial class BrokerService
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"lease {lease.Id} allows at most {lease.MaxConnections} open connections"));
         }
 
-        var tunnelId = $"{lease.Id}/{Interlocked.Increment(ref s_tunnelCount)}";
-        var started = TimeProvider.System.GetTimestamp();
         try
         {
-            using var tunnelEnds = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lease.Ended);
-            System.Net.Sockets.Socket socket;
+            if (!admission.TryEnter())
+            {
+                Log.BrokerTunnelLimitReached(logger, lease.Id, targetName, settings.Transport.MaxTunnels);
+                throw new RpcException(new Status(StatusCode.ResourceExhausted, "the broker is at its limit of open tunnels; try again shortly"));
+            }
+
             try
             {
-                socket = await dialer.ConnectAsync(address, tunnelEnds.Token).ConfigureAwait(false);
+                await RunTunnelAsync(lease, targetName, address, requestStream, responseStream, context).ConfigureAwait(false);
             }
-            catch (Tunnels.TargetUnreachableException ex)
+            finally
             {
-                Log.TargetUnreachable(logger, tunnelId, targetName, address.ToString(), ex.Message);
-                throw new RpcException(new Status(StatusCode.Unavailable, $"target '{targetName}' {ex.Message}"));
-            }
-
-            await using var target = new TunnelSocket(socket);
-            Log.TunnelOpened(logger, tunnelId, targetName, context.Peer);
-
-            // Response headers tell the agent the target is connected; only then does it forward bytes.
-            await context.WriteResponseHeadersAsync([new Metadata.Entry(WireLimits.ConnectedHeader, "1")]).ConfigureAwait(false);
-            var result = await TunnelSplice.RunAsync(target, requestStream, responseStream, null, tunnelEnds.Token).ConfigureAwait(false);
-            var elapsed = TimeProvider.System.GetElapsedTime(started);
-            Log.TunnelClosed(logger, tunnelId, targetName, result.End, result.BytesToSocket, result.BytesFromSocket, elapsed.TotalMilliseconds);
-
-            switch (result.End)
-            {
-                case TunnelEnd.Completed:
-                    return;
-                case TunnelEnd.SocketFailed:
-                    target.Abort();
-                    throw new RpcException(new Status(StatusCode.Aborted, $"target '{targetName}' reset the connection"));
-                case TunnelEnd.StreamFailed:
-                    // The agent's side went away or reset: pass the reset on to the target.
-                    target.Abort();
-                    if (result.Error is InvalidDataException protocolError)
-                    {
-                        throw new RpcException(new Status(StatusCode.InvalidArgument, protocolError.Message));
-                    }
-
-                    return;
-                case TunnelEnd.Canceled:
-                default:
-                    target.Abort();
-                    if (lease.IsEnded && !context.CancellationToken.IsCancellationRequested)
-                    {
-                        throw new RpcException(new Status(StatusCode.Aborted, $"lease {lease.Id} ended at {lease.ExpiresAt:u}"));
-                    }
-
-                    return;
+                admission.Exit();
             }
         }
         finally
@@ -84,6 +50,77 @@ internal sealed partial class BrokerService
             lease.CloseTunnel();
         }
     }
+
+    private async Task RunTunnelAsync(
+        Lease lease,
+        string targetName,
+        Configuration.TargetAddress address,
+        IAsyncStreamReader<TunnelFrame> requestStream,
+        IServerStreamWriter<TunnelFrame> responseStream,
+        ServerCallContext context)
+    {
+        var tunnelId = $"{lease.Id}/{lease.NextTunnelNumber()}";
+        var started = time.GetTimestamp();
+        using var tunnelEnds = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lease.Ended, lifetime.ApplicationStopping);
+
+        Socket socket;
+        try
+        {
+            socket = await dialer.ConnectAsync(address, tunnelEnds.Token).ConfigureAwait(false);
+        }
+        catch (TargetUnreachableException ex)
+        {
+            Log.TargetUnreachable(logger, tunnelId, targetName, address.ToString(), ex.Message);
+            throw new RpcException(new Status(StatusCode.Unavailable, $"target '{targetName}' {ex.Message}"));
+        }
+        catch (OperationCanceledException) when (tunnelEnds.IsCancellationRequested)
+        {
+            throw WhyCanceled(lease, context) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled while its target was being connected"));
+        }
+
+        TunnelSocket target;
+        try
+        {
+            target = new TunnelSocket(socket);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        await using (target.ConfigureAwait(false))
+        {
+            Log.TunnelOpened(logger, tunnelId, targetName, context.Peer);
+
+            // The header tells the agent the target is connected; only then does it forward bytes.
+            await context.WriteResponseHeadersAsync([new Metadata.Entry(WireLimits.ConnectedHeader, "1")]).ConfigureAwait(false);
+            var result = await TunnelSplice.RunAsync(target, requestStream, responseStream, null, tunnelEnds.Token).ConfigureAwait(false);
+            Log.TunnelClosed(logger, tunnelId, targetName, result.End, result.BytesToSocket, result.BytesFromSocket, time.GetElapsedTime(started).TotalMilliseconds);
+
+            if (result.End == TunnelEnd.Completed)
+            {
+                return;
+            }
+
+            // Any other end is a reset for the target, and an error status for the agent.
+            target.Abort();
+            throw result.End switch
+            {
+                TunnelEnd.SocketFailed => new RpcException(new Status(StatusCode.Aborted, $"target '{targetName}' reset the connection")),
+                TunnelEnd.StreamFailed when result.Error is InvalidDataException protocolError => new RpcException(new Status(StatusCode.InvalidArgument, protocolError.Message)),
+                TunnelEnd.StreamFailed => new RpcException(new Status(StatusCode.Cancelled, "the agent's side of the tunnel failed")),
+                _ => WhyCanceled(lease, context) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled")),
+            };
+        }
+    }
+
+    /// <summary>The status for a tunnel ended from the broker's side, or null when the agent itself went away.</summary>
+    private RpcException? WhyCanceled(Lease lease, ServerCallContext context) =>
+        context.CancellationToken.IsCancellationRequested ? null
+        : lease.IsEnded ? new RpcException(new Status(StatusCode.Aborted, $"lease {lease.Id} ended at {lease.ExpiresAt:u}"))
+        : lifetime.ApplicationStopping.IsCancellationRequested ? new RpcException(new Status(StatusCode.Unavailable, "the broker is stopping"))
+        : null;
 
     private static string? ReadLeaseToken(Metadata headers)
     {

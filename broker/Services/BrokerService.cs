@@ -17,6 +17,9 @@ internal sealed partial class BrokerService(
     AccessPolicy policy,
     LeaseStore leases,
     TargetDialer dialer,
+    TunnelAdmission admission,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
     ILogger<BrokerService> logger) : Protocol.V1.Broker.BrokerBase
 {
     public override async Task<OpenSessionResponse> OpenSession(OpenSessionRequest request, ServerCallContext context)
@@ -26,9 +29,15 @@ internal sealed partial class BrokerService(
         TimeSpan? ttl = request.Ttl is null ? null : ReadTtl(request.Ttl);
 
         CallerIdentity caller;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        deadline.CancelAfter(settings.Transport.SessionTimeout);
         try
         {
-            caller = await tokens.ValidateAsync(request.IdToken, context.CancellationToken).ConfigureAwait(false);
+            caller = await tokens.ValidateAsync(request.IdToken, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the broker could not check the id-token in time; try again"));
         }
         catch (TokenRejectedException ex)
         {
@@ -89,7 +98,17 @@ internal sealed partial class BrokerService(
 
     private static TimeSpan ReadTtl(Duration requested)
     {
-        var ttl = requested.ToTimeSpan();
+        TimeSpan ttl;
+        try
+        {
+            ttl = requested.ToTimeSpan();
+        }
+        catch (InvalidOperationException)
+        {
+            // Not normalized (seconds and nanos of different signs) or beyond TimeSpan's range.
+            throw new RpcException(new Status(StatusCode.InvalidArgument, "the requested lease length is not a valid duration"));
+        }
+
         if (ttl <= TimeSpan.Zero)
         {
             throw new RpcException(new Status(StatusCode.InvalidArgument, "the requested lease length must be positive"));

@@ -33,6 +33,7 @@ public sealed class BrokerUnderTest : IAsyncDisposable
             ["Broker:Issuers:0:Issuer"] = issuer,
             ["Broker:Issuers:0:Audiences:0"] = "ghaport",
             ["Broker:Rules:0:Name"] = "tests",
+            ["Broker:Rules:0:Issuer"] = issuer,
             ["Broker:Rules:0:Claims:repository"] = "acme/app",
         };
         var i = 0;

@@ -199,9 +199,28 @@ public sealed class AccessPolicyTests
         Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("actor", "mallory"), ("ref", "refs/heads/x"))), Is.True);
     }
 
+    [Test]
+    public void RuleOfOneIssuer_DoesNotAdmitTheSameClaimsFromAnother()
+    {
+        var policy = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"])));
+
+        var sameClaimsOtherIssuer = policy.Decide(CallerOf(OtherIssuer, ("repository", "acme/app")), ["db"], null);
+        var rightIssuer = policy.Decide(Caller(("repository", "acme/app")), ["db"], null);
+
+        Assert.That(sameClaimsOtherIssuer.Allowed, Is.False, "acme/app at another issuer is another owner");
+        Assert.That(rightIssuer.Allowed, Is.True);
+    }
+
+    private const string GitHubIssuer = "https://token.actions.githubusercontent.com";
+    private const string OtherIssuer = "https://ghes.example.com/_services/token";
+
     private static AccessPolicy Policy(params RuleSettings[] rules) => new(new BrokerSettings
     {
-        Issuers = [new IssuerSettings { Issuer = "https://token.actions.githubusercontent.com", Audiences = ["ghaport"] }],
+        Issuers =
+        [
+            new IssuerSettings { Issuer = GitHubIssuer, Audiences = ["ghaport"] },
+            new IssuerSettings { Issuer = OtherIssuer, Audiences = ["ghaport"] },
+        ],
         Targets = new Dictionary<string, TargetAddress>
         {
             ["db"] = new("db.internal", 5432),
@@ -221,6 +240,7 @@ public sealed class AccessPolicyTests
     private static RuleSettings Rule(string name, string[] targets, (string Claim, string[] Patterns)[] claims, TimeSpan? maxTtl, int maxConnections) => new()
     {
         Name = name,
+        Issuer = GitHubIssuer,
         Targets = targets,
         Claims = claims.ToDictionary(c => c.Claim, c => (IReadOnlyList<ClaimPattern>)c.Patterns.Select(Parse).ToList()),
         MaxTtl = maxTtl,
@@ -230,7 +250,9 @@ public sealed class AccessPolicyTests
     private static ClaimPattern Parse(string text) =>
         ClaimPattern.TryParse(text, out var pattern, out var error) ? pattern! : throw new ArgumentException(error, nameof(text));
 
-    private static CallerIdentity Caller(params (string Name, string Value)[] claims) =>
-        new("https://token.actions.githubusercontent.com", "repo:acme/app:ref:refs/heads/main", Guid.NewGuid().ToString(), DateTimeOffset.UtcNow.AddMinutes(5),
+    private static CallerIdentity Caller(params (string Name, string Value)[] claims) => CallerOf(GitHubIssuer, claims);
+
+    private static CallerIdentity CallerOf(string issuer, params (string Name, string Value)[] claims) =>
+        new(issuer, "repo:acme/app:ref:refs/heads/main", Guid.NewGuid().ToString(), DateTimeOffset.UtcNow.AddMinutes(5),
             claims.ToDictionary(c => c.Name, c => c.Value));
 }

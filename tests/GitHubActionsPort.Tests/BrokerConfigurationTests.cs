@@ -51,6 +51,11 @@ public sealed class BrokerConfigurationTests
         yield return Case("KeepAlivePingDelayNegative_NamesTheKey", c => c["Broker:Transport:KeepAlivePingDelay"] = "-00:00:30", "Broker:Transport:KeepAlivePingDelay");
         yield return Case("StreamWindowBelowHttp2Minimum_NamesTheKey", c => c["Broker:Transport:StreamWindowSize"] = "1000", "Broker:Transport:StreamWindowSize");
         yield return Case("MaxStreamsPerConnectionZero_NamesTheKey", c => c["Broker:Transport:MaxStreamsPerConnection"] = "0", "Broker:Transport:MaxStreamsPerConnection");
+        yield return Case("MaxTunnelsZero_NamesTheKey", c => c["Broker:Transport:MaxTunnels"] = "0", "Broker:Transport:MaxTunnels");
+        yield return Case("LeasesMaxTtlBeyondThirtyDays_NamesTheKey", c => c["Broker:Leases:MaxTtl"] = "31.00:00:00", "Broker:Leases:MaxTtl", "30 days");
+        yield return Case("SameIssuerTwice_NamesTheSecondIssuerKey", c => c["Broker:Issuers:1:Issuer"] = c["Broker:Issuers:0:Issuer"], "Broker:Issuers:1:Issuer", "twice");
+        yield return Case("RuleWithoutIssuer_WhenTwoIssuers_NamesTheRuleIssuerKey", c => c.Remove("Broker:Rules:0:Issuer"), "Broker:Rules:0", "Issuer", "more than one issuer");
+        yield return Case("RuleIssuerNotConfigured_NamesTheRuleIssuerKey", c => c["Broker:Rules:0:Issuer"] = "https://elsewhere.example", "Broker:Rules:0", "Issuer", "not one of Broker:Issuers");
     }
 
     [TearDown]
@@ -255,6 +260,7 @@ public sealed class BrokerConfigurationTests
         ["Broker:Targets:db"] = "db.internal:5432",
         ["Broker:Targets:api"] = "[fd00::1]:8443",
         ["Broker:Rules:0:Name"] = "deploy-db",
+        ["Broker:Rules:0:Issuer"] = "https://token.actions.githubusercontent.com",
         ["Broker:Rules:0:Targets:0"] = "db",
         ["Broker:Rules:0:Targets:1"] = "api",
         ["Broker:Rules:0:Claims:repository"] = "acme/app",

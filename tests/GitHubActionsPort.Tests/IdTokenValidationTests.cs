@@ -46,9 +46,19 @@ public sealed class IdTokenValidationTests : TunnelFixture
         configuration["Broker:Rules:0:MaxConnections"] = RuleMaxConnections.ToString(System.Globalization.CultureInfo.InvariantCulture);
         configuration["Broker:Rules:0:MaxTtl"] = RuleMaxTtl.ToString();
 
+        // Rules judge one issuer's tokens: the forge's acme/app gets the same grant through a rule of its own.
+        foreach (var (key, value) in configuration.Where(c => c.Key.StartsWith("Broker:Rules:0:", StringComparison.Ordinal)).ToList())
+        {
+            configuration["Broker:Rules:2:" + key["Broker:Rules:0:".Length..]] = value;
+        }
+
+        configuration["Broker:Rules:2:Name"] = "forge";
+        configuration["Broker:Rules:2:Issuer"] = _forge.Issuer;
+
         // A target that exists but belongs to another repository.
         configuration["Broker:Targets:secret"] = configuration["Broker:Targets:echo"];
         configuration["Broker:Rules:1:Name"] = "others";
+        configuration["Broker:Rules:1:Issuer"] = Issuer.Issuer;
         configuration["Broker:Rules:1:Claims:repository"] = "acme/other";
         configuration["Broker:Rules:1:Targets:0"] = "secret";
     }
