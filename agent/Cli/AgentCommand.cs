@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
+using Grpc.Core;
 using GitHubActionsPort.Agent.Forwarding;
 
 namespace GitHubActionsPort.Agent.Cli;
@@ -38,6 +39,7 @@ public static class AgentCommand
 
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
         using var loggerFactory = LoggerFactory.Create(logging => logging
             .SetMinimumLevel(LogLevel.Information)
             .AddFilter("Grpc", LogLevel.Warning)
@@ -92,9 +94,14 @@ public static class AgentCommand
             await error.WriteLineAsync($"ghaport: {ex.Message}").ConfigureAwait(false);
             return ex.ExitCode;
         }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        catch (Exception ex) when (stopping.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
         {
             return ExitCodes.Ok;
+        }
+        catch (Exception ex)
+        {
+            await error.WriteLineAsync($"ghaport: unexpected failure: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.Failure;
         }
     }
 }

@@ -14,6 +14,9 @@ public static partial class AgentRunner
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
 
+    /// <summary>The broker grants at most 30 days; anything longer is not a lease this agent understands.</summary>
+    private static readonly TimeSpan MaxLeaseTimer = TimeSpan.FromDays(30);
+
     /// <summary>Runs until <paramref name="stopping"/> fires (exit 0) or the lease ends (exit 8); failures throw <see cref="AgentException"/>.</summary>
     public static async Task<int> RunAsync(UpArguments args, AgentContext context, CancellationToken stopping)
     {
@@ -39,9 +42,9 @@ public static partial class AgentRunner
             var lease = await SessionOpener.OpenAsync(client, args.Broker, idToken, args.Forwards.Select(f => f.Target), args.Ttl, context.Transport.SessionTimeout, stopping).ConfigureAwait(false);
             Log.SessionOpened(logger, lease.LeaseId, lease.ExpiresAt.ToDateTimeOffset(), lease.MaxConnections);
 
-            using var leaseEnds = new CancellationTokenSource(Remaining(lease, context.Time), context.Time);
+            using var leaseEnds = new CancellationTokenSource(Remaining(lease), context.Time);
             using var tunnelsEnd = CancellationTokenSource.CreateLinkedTokenSource(stopping, leaseEnds.Token);
-            var tunnels = new TunnelClient(client, lease, logger);
+            var tunnels = new TunnelClient(client, lease, logger, leaseEnds.Token);
             var running = new ConcurrentDictionary<Task, bool>();
             void Handle(Socket socket, ForwardSpec forward)
             {
@@ -50,7 +53,7 @@ public static partial class AgentRunner
                 _ = task.ContinueWith(t => running.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
 
-            var accepting = listeners.Select(l => l.AcceptAsync(Handle, tunnelsEnd.Token)).ToList();
+            var accepting = listeners.Select(l => l.AcceptAsync(Handle, logger, context.Time, tunnelsEnd.Token)).ToList();
             foreach (var listener in listeners)
             {
                 await context.Out.WriteLineAsync($"ready {listener.LocalEndPoint} -> {listener.Forward.Target}").ConfigureAwait(false);
@@ -80,10 +83,11 @@ public static partial class AgentRunner
         }
     }
 
-    private static TimeSpan Remaining(Lease lease, TimeProvider time)
+    /// <summary>The lease's length as the broker granted it, within what a timer can hold.</summary>
+    private static TimeSpan Remaining(Lease lease)
     {
-        var remaining = lease.ExpiresAt.ToDateTimeOffset() - time.GetUtcNow();
-        return remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero;
+        var ttl = lease.Ttl?.ToTimeSpan() ?? TimeSpan.Zero;
+        return ttl <= TimeSpan.Zero ? TimeSpan.Zero : ttl > MaxLeaseTimer ? MaxLeaseTimer : ttl;
     }
 
     private static partial class Log

@@ -15,6 +15,9 @@ public sealed record AgentTransport
     /// <summary>How long opening a session may take, token check included. Default: 30 seconds.</summary>
     public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>HTTP/2 receive window per tunnel: what one tunnel may buffer downstream. Default: 4 MiB.</summary>
+    /// <summary>
+    /// Initial HTTP/2 receive window per tunnel. Default: 4 MiB. The HTTP stack widens it for fast, distant links
+    /// (up to 16 MiB), which bounds what one tunnel can have in flight toward the agent.
+    /// </summary>
     public int StreamWindowSize { get; init; } = 4 * 1024 * 1024;
 }

@@ -5,8 +5,10 @@ using GitHubActionsPort.Agent.Cli;
 namespace GitHubActionsPort.Agent.Forwarding;
 
 /// <summary>A listening socket for one forward. Bound before the session opens, so a busy port fails fast.</summary>
-internal sealed class ForwardListener : IDisposable
+internal sealed partial class ForwardListener : IDisposable
 {
+    private static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromSeconds(1);
+
     private readonly Socket _socket;
 
     private ForwardListener(Socket socket, ForwardSpec forward)
@@ -43,15 +45,19 @@ internal sealed class ForwardListener : IDisposable
             {
                 SocketError.AddressAlreadyInUse => "the port is already in use",
                 SocketError.AddressNotAvailable => "the address is not on this machine",
-                SocketError.AccessDenied => "permission denied (ports below 1024 need privileges)",
+                SocketError.AccessDenied => "permission denied (a privileged port, or one reserved or held exclusively by another program)",
                 _ => ex.Message,
             };
             throw new AgentException(ExitCodes.CannotListen, $"cannot listen on {forward.Listen}: {why}", ex);
         }
     }
 
-    /// <summary>Accepts until cancelled, handing each connection to <paramref name="handle"/> without waiting for it.</summary>
-    public async Task AcceptAsync(Action<Socket, ForwardSpec> handle, CancellationToken cancellationToken)
+    /// <summary>
+    /// Accepts until cancelled, handing each connection to <paramref name="handle"/> without waiting for it. An
+    /// accept that fails for want of resources (file descriptors, memory) is logged and retried after a pause, as
+    /// Kestrel does, rather than silently ending the forward.
+    /// </summary>
+    public async Task AcceptAsync(Action<Socket, ForwardSpec> handle, ILogger logger, TimeProvider time, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -69,6 +75,20 @@ internal sealed class ForwardListener : IDisposable
                 // The client gave up between SYN and accept; nothing to serve.
                 continue;
             }
+            catch (SocketException ex)
+            {
+                AcceptLog.AcceptFailed(logger, LocalEndPoint, ex.SocketErrorCode, ex);
+                try
+                {
+                    await Task.Delay(AcceptRetryDelay, time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
             catch (ObjectDisposedException)
             {
                 return;
@@ -79,4 +99,10 @@ internal sealed class ForwardListener : IDisposable
     }
 
     public void Dispose() => _socket.Dispose();
+
+    private static partial class AcceptLog
+    {
+        [LoggerMessage(20, LogLevel.Error, "Accepting on {EndPoint} failed ({SocketError}); retrying in a second", EventName = "AcceptFailed")]
+        public static partial void AcceptFailed(ILogger logger, IPEndPoint endPoint, SocketError socketError, Exception exception);
+    }
 }

@@ -15,5 +15,8 @@ internal sealed partial class TunnelClient
 
         [LoggerMessage(13, LogLevel.Warning, "Connection {ConnectionId} to {Target} closed: {Reason}", EventName = "TunnelRefused")]
         public static partial void TunnelRefused(ILogger logger, long connectionId, string target, string reason);
+
+        [LoggerMessage(14, LogLevel.Error, "Connection {ConnectionId} to {Target} failed unexpectedly and was closed", EventName = "TunnelCrashed")]
+        public static partial void TunnelCrashed(ILogger logger, long connectionId, string target, Exception exception);
     }
 }

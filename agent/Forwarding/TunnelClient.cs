@@ -12,13 +12,27 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// Carries one accepted local connection through one Tunnel call. A clean end on both sides closes the local
 /// socket cleanly; any failure resets it, so the local client sees an error, never a silently short stream.
 /// </summary>
-internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lease, ILogger logger)
+internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lease, ILogger logger, CancellationToken leaseEnded)
 {
     private long _lastId;
 
+    /// <summary>Serves one local connection to its end; never throws, so no failure goes unobserved.</summary>
     public async Task RunAsync(Socket accepted, ForwardSpec forward, CancellationToken stopping)
     {
         var id = Interlocked.Increment(ref _lastId);
+        try
+        {
+            await TunnelAsync(id, accepted, forward, stopping).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            accepted.Dispose();
+            Log.TunnelCrashed(logger, id, forward.Target, ex);
+        }
+    }
+
+    private async Task TunnelAsync(long id, Socket accepted, ForwardSpec forward, CancellationToken stopping)
+    {
         var peer = accepted.RemoteEndPoint?.ToString() ?? "?";
         var started = Stopwatch.GetTimestamp();
         await using var local = new TunnelSocket(accepted);
@@ -49,6 +63,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
             TunnelEnd.Completed => null,
             TunnelEnd.SocketFailed => "the local client reset the connection",
             TunnelEnd.StreamFailed => "the broker ended the tunnel: " + Describe(StatusOf(call), result.Error),
+            _ when leaseEnded.IsCancellationRequested => $"lease {lease.LeaseId} ended",
             _ => "the agent is stopping",
         };
 
@@ -74,7 +89,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
     /// Waits for the broker to report the target connected. Null when it did; else why not. Not a byte is
     /// forwarded before this, so a refused tunnel never looks like a connection that opened and then broke.
     /// </summary>
-    private static async Task<string?> AwaitConnectedAsync(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call, CancellationToken cancellationToken)
+    private async Task<string?> AwaitConnectedAsync(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call, CancellationToken cancellationToken)
     {
         try
         {
@@ -94,7 +109,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
         }
         catch (OperationCanceledException)
         {
-            return "the agent is stopping";
+            return leaseEnded.IsCancellationRequested ? $"lease {lease.LeaseId} ended" : "the agent is stopping";
         }
     }
 

@@ -39,6 +39,8 @@ internal sealed record BrokerArguments(bool Dev, IReadOnlyList<string> ConfigFil
 
                     targets.Add(new(text[..eq], text[(eq + 1)..]));
                     break;
+                case "--target":
+                    throw new ArgumentException("--target belongs to 'ghaport-broker dev'; for 'run', define targets under Broker:Targets");
                 default:
                     rest.Add(args[i]);
                     break;

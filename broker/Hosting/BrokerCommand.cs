@@ -63,6 +63,10 @@ public static class BrokerCommand
                 foreach (var address in app.Addresses())
                 {
                     Console.Out.WriteLine($"listening {address}");
+                    if (address.Scheme == Uri.UriSchemeHttp && !BrokerSettingsReader.IsLoopback(address))
+                    {
+                        await Console.Error.WriteLineAsync($"ghaport-broker: warning: {address} is plain HTTP off loopback: id-tokens, lease tokens and tunnel bytes cross the network unencrypted").ConfigureAwait(false);
+                    }
                 }
 
                 if (devIssuer is not null)

@@ -69,6 +69,7 @@ internal sealed partial class BrokerService(
                 Targets = { lease.Targets.Order(StringComparer.Ordinal) },
                 ExpiresAt = Timestamp.FromDateTimeOffset(lease.ExpiresAt),
                 MaxConnections = lease.MaxConnections,
+                Ttl = Duration.FromTimeSpan(decision.Ttl),
             },
         };
     }

@@ -1,0 +1,28 @@
+using GitHubActionsPort.Broker.DevIssuer;
+
+namespace GitHubActionsPort.Tests;
+
+/// <summary>A broker that stops ends its tunnels at once and says why, instead of leaving them to a shutdown timeout.</summary>
+public sealed class BrokerShutdownTests
+{
+    [Test]
+    public async Task BrokerStops_LiveTunnelIsReset_AndAgentSaysTheBrokerIsStopping()
+    {
+        await using var issuer = await DevIssuer.StartAsync().DefaultTimeout();
+        await using var echo = TcpTestServer.Echo();
+        var broker = await BrokerUnderTest.StartAsync(
+            BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address }), TestContext.Progress);
+        await using var agent = await AgentUnderTest.StartAsync(broker.Address, ["0:echo"], AgentUnderTest.GitHubEnvironment(issuer), echo: TestContext.Progress);
+        using var client = await SocketIo.ConnectAsync(agent["echo"]);
+        await client.SendAllAsync(new byte[] { 1 });
+        Assert.That(await client.ReadExactlyAsync(1).DefaultTimeout(), Is.EqualTo(new byte[] { 1 }));
+
+        // Kestrel's own shutdown timeout is 30 s; a broker that waited for quiet tunnels would take that long.
+        await broker.DisposeAsync().AsTask().WithTimeout(TimeSpan.FromSeconds(10));
+        var (_, wasReset) = await client.ReadUntilClosedAsync().DefaultTimeout();
+
+        Assert.That(wasReset, Is.True, "a tunnel cut by the broker stopping must not look like a clean end of stream");
+        var logged = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelFailed").DefaultTimeout();
+        Assert.That(logged.Message, Does.Contain("the broker is stopping"));
+    }
+}
