@@ -220,7 +220,7 @@ public sealed class BrokerConfigurationTests
         var file = JsonFile(ValidConfiguration());
 
         var (exitCode, broker) = await BrokerProcess.RunToExitAsync(
-            ["--config", file, "--urls", "http://127.0.0.1:0"], new Dictionary<string, string> { ["Broker__Leases__DefaultTtl"] = "soon" });
+            ["--config", file, "--urls", "http://127.0.0.1:0"], new Dictionary<string, string?> { ["Broker__Leases__DefaultTtl"] = "soon" });
 
         Assert.That(exitCode, Is.EqualTo(2), "the broker started with the file's value; " + broker.Describe());
         Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Leases:DefaultTtl"));

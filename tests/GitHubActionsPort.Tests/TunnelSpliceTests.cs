@@ -11,29 +11,46 @@ namespace GitHubActionsPort.Tests;
 /// <summary>The shared splice on a real socket pair and an in-memory far end: how each way of ending is told apart.</summary>
 public sealed class TunnelSpliceTests
 {
+    private Socket _peer = null!;
+    private TunnelSocket _socket = null!;
+    private InMemoryFrameStream _stream = null!;
+
+    [SetUp]
+    public async Task ConnectSocketPairAsync()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        _peer = await SocketIo.ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
+        _socket = new TunnelSocket(await listener.AcceptAsync().DefaultTimeout());
+        _stream = new InMemoryFrameStream();
+    }
+
+    [TearDown]
+    public async Task DisposeSocketPairAsync()
+    {
+        await _socket.DisposeAsync();
+        _peer.Dispose();
+    }
     [Test]
     public async Task BothSidesEnd_Completed_WithBytesEachWay()
     {
-        var (near, peer) = await SocketPairAsync();
-        using var _ = peer;
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
         var fromStream = SocketIo.RandomBytes(200_000);
         var fromPeer = SocketIo.RandomBytes(300_000);
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
-        stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(fromStream) });
-        stream.FeedEndAndComplete();
-        await peer.SendAllAsync(fromPeer);
-        peer.Shutdown(SocketShutdown.Send);
-        var peerReceived = await peer.ReadToEndAsync().DefaultTimeout();
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, CancellationToken.None);
+        _stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(fromStream) });
+        _stream.FeedEndAndComplete();
+        await _peer.SendAllAsync(fromPeer);
+        _peer.Shutdown(SocketShutdown.Send);
+        var peerReceived = await _peer.ReadToEndAsync().DefaultTimeout();
         var result = await splice.DefaultTimeout();
 
         Assert.That(result.End, Is.EqualTo(TunnelEnd.Completed));
         Assert.That(result.BytesToSocket, Is.EqualTo(fromStream.Length));
         Assert.That(result.BytesFromSocket, Is.EqualTo(fromPeer.Length));
         Assert.That(SocketIo.Sha256(peerReceived), Is.EqualTo(SocketIo.Sha256(fromStream)));
-        var written = stream.Written;
+        var written = _stream.Written;
         Assert.That(written[^1].KindCase, Is.EqualTo(TunnelFrame.KindOneofCase.End), "exactly one end-of-stream frame, last");
         Assert.That(written.Take(written.Count - 1), Has.All.Matches<TunnelFrame>(f => f.KindCase == TunnelFrame.KindOneofCase.Data && f.Data.Length is > 0 and <= 64 * 1024));
         Assert.That(SocketIo.Sha256(written.Take(written.Count - 1).SelectMany(f => f.Data.ToByteArray()).ToArray()), Is.EqualTo(SocketIo.Sha256(fromPeer)));
@@ -42,13 +59,9 @@ public sealed class TunnelSpliceTests
     [Test]
     public async Task StreamFails_StreamFailed_AndOtherDirectionStops()
     {
-        var (near, peer) = await SocketPairAsync();
-        using var _ = peer;
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
-        stream.Fail(new RpcException(new Status(StatusCode.Aborted, "target reset")));
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, CancellationToken.None);
+        _stream.Fail(new RpcException(new Status(StatusCode.Aborted, "target reset")));
         var result = await splice.DefaultTimeout();
 
         Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
@@ -58,12 +71,9 @@ public sealed class TunnelSpliceTests
     [Test]
     public async Task PeerResets_SocketFailed()
     {
-        var (near, peer) = await SocketPairAsync();
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
-        peer.Reset();
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, CancellationToken.None);
+        _peer.Reset();
         var result = await splice.DefaultTimeout();
 
         Assert.That(result.End, Is.EqualTo(TunnelEnd.SocketFailed));
@@ -72,13 +82,9 @@ public sealed class TunnelSpliceTests
     [Test]
     public async Task EmptyDataFrame_IsAProtocolViolation()
     {
-        var (near, peer) = await SocketPairAsync();
-        using var _ = peer;
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
-        stream.Feed(new TunnelFrame { Data = ByteString.Empty });
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, CancellationToken.None);
+        _stream.Feed(new TunnelFrame { Data = ByteString.Empty });
         var result = await splice.DefaultTimeout();
 
         Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
@@ -88,13 +94,9 @@ public sealed class TunnelSpliceTests
     [Test]
     public async Task StreamEndsWithoutEndFrame_IsAProtocolViolation()
     {
-        var (near, peer) = await SocketPairAsync();
-        using var _ = peer;
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
-        stream.Complete();
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, CancellationToken.None);
+        _stream.Complete();
         var result = await splice.DefaultTimeout();
 
         Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
@@ -104,14 +106,10 @@ public sealed class TunnelSpliceTests
     [Test]
     public async Task DataAfterEndFrame_IsAProtocolViolation()
     {
-        var (near, peer) = await SocketPairAsync();
-        using var _ = peer;
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
-        stream.FeedEnd();
-        stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(1) });
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, CancellationToken.None);
+        _stream.FeedEnd();
+        _stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(1) });
         var result = await splice.DefaultTimeout();
 
         Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
@@ -121,16 +119,12 @@ public sealed class TunnelSpliceTests
     [Test]
     public async Task StreamFailsAfterEndFrame_StillStreamFailed()
     {
-        var (near, peer) = await SocketPairAsync();
-        using var _ = peer;
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
-        stream.FeedEnd();
-        Assert.That(await peer.ReadToEndAsync().DefaultTimeout(), Is.Empty, "the end-of-stream frame half-closes the socket at once");
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, CancellationToken.None);
+        _stream.FeedEnd();
+        Assert.That(await _peer.ReadToEndAsync().DefaultTimeout(), Is.Empty, "the end-of-stream frame half-closes the socket at once");
         // A reset that comes after the far end's FIN (say, the target reset on unread data) must not be lost.
-        stream.Fail(new RpcException(new Status(StatusCode.Aborted, "target reset")));
+        _stream.Fail(new RpcException(new Status(StatusCode.Aborted, "target reset")));
         var result = await splice.DefaultTimeout();
 
         Assert.That(result.End, Is.EqualTo(TunnelEnd.StreamFailed));
@@ -139,13 +133,9 @@ public sealed class TunnelSpliceTests
     [Test]
     public async Task CallerCancels_Canceled()
     {
-        var (near, peer) = await SocketPairAsync();
-        using var _ = peer;
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
         using var cancel = new CancellationTokenSource();
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, cancel.Token);
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, cancel.Token);
         await cancel.CancelAsync();
         var result = await splice.DefaultTimeout();
 
@@ -155,31 +145,23 @@ public sealed class TunnelSpliceTests
     [Test]
     public async Task HalfClosedDirection_LeavesTheOtherRunning()
     {
-        var (near, peer) = await SocketPairAsync();
-        using var _ = peer;
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
-        peer.Shutdown(SocketShutdown.Send);
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, CancellationToken.None);
+        _peer.Shutdown(SocketShutdown.Send);
         // The peer's end of stream is passed on as a frame while the other direction still flows.
-        stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(1, 2, 3) });
-        Assert.That(await peer.ReadExactlyAsync(3).DefaultTimeout(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+        _stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(1, 2, 3) });
+        Assert.That(await _peer.ReadExactlyAsync(3).DefaultTimeout(), Is.EqualTo(new byte[] { 1, 2, 3 }));
         Assert.That(splice.IsCompleted, Is.False);
-        stream.FeedEndAndComplete();
+        _stream.FeedEndAndComplete();
         var result = await splice.DefaultTimeout();
 
         Assert.That(result.End, Is.EqualTo(TunnelEnd.Completed));
-        Assert.That(stream.Written.Single().KindCase, Is.EqualTo(TunnelFrame.KindOneofCase.End));
+        Assert.That(_stream.Written.Single().KindCase, Is.EqualTo(TunnelFrame.KindOneofCase.End));
     }
 
     [Test]
     public async Task ByteCounters_AreReportedToMeterListeners()
     {
-        var (near, peer) = await SocketPairAsync();
-        using var _ = peer;
-        await using var socket = new TunnelSocket(near);
-        var stream = new InMemoryFrameStream();
         var counted = new Dictionary<string, long>();
         using var listener = new MeterListener
         {
@@ -201,26 +183,16 @@ public sealed class TunnelSpliceTests
         });
         listener.Start();
 
-        var splice = TunnelSplice.RunAsync(socket, stream, stream, null, CancellationToken.None);
-        stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(new byte[1234]) });
-        stream.FeedEndAndComplete();
-        await peer.SendAllAsync(new byte[4321]);
-        peer.Shutdown(SocketShutdown.Send);
-        await peer.ReadToEndAsync().DefaultTimeout();
+        var splice = TunnelSplice.RunAsync(_socket, _stream, _stream, null, CancellationToken.None);
+        _stream.Feed(new TunnelFrame { Data = ByteString.CopyFrom(new byte[1234]) });
+        _stream.FeedEndAndComplete();
+        await _peer.SendAllAsync(new byte[4321]);
+        _peer.Shutdown(SocketShutdown.Send);
+        await _peer.ReadToEndAsync().DefaultTimeout();
         await splice.DefaultTimeout();
 
         // Other tests may splice concurrently in this process; these tunnels moved at least this much.
         Assert.That(counted.GetValueOrDefault("to_socket"), Is.GreaterThanOrEqualTo(1234));
         Assert.That(counted.GetValueOrDefault("from_socket"), Is.GreaterThanOrEqualTo(4321));
-    }
-
-    private static async Task<(Socket Near, Socket Peer)> SocketPairAsync()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var peer = await SocketIo.ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
-        var near = await listener.AcceptAsync().DefaultTimeout();
-        return (near, peer);
     }
 }
