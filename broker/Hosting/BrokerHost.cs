@@ -53,17 +53,11 @@ public static class BrokerHost
 
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IdTokenValidator>();
-        builder.Services.AddSingleton<AccessPolicy>();
-        builder.Services.AddSingleton<LeaseStore>();
+        builder.Services.AddIdTokenValidation();
+        builder.Services.AddBrokerPolicy();
+        builder.Services.AddBrokerLeases();
         builder.Services.AddSingleton<TargetDialer>();
         builder.Services.AddSingleton<TunnelAdmission>();
-        builder.Services.AddHttpClient(IdTokenValidator.HttpClientName, http =>
-            {
-                http.Timeout = TimeSpan.FromSeconds(10);
-                http.MaxResponseContentBufferSize = 256 * 1024;
-            })
-            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
 
         builder.Services.AddGrpc(grpc =>
         {

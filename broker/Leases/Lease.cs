@@ -62,7 +62,15 @@ internal sealed class Lease : IDisposable
     /// <summary>Numbers the lease's tunnels for logs: <c>lse_x/1</c>, <c>lse_x/2</c>, ...</summary>
     public long NextTunnelNumber() => Interlocked.Increment(ref _tunnelsStarted);
 
-    public void End() => _ending.Cancel();
+    /// <summary>Why the lease ended early (revoked, policy changed); null while live or when it simply expired.</summary>
+    public string? EndReason { get; private set; }
+
+    /// <summary>Ends the lease now: every tunnel of it is ended with <paramref name="reason"/>.</summary>
+    public void End(string reason)
+    {
+        EndReason ??= reason;
+        _ending.Cancel();
+    }
 
     /// <summary>Only at shutdown: tunnels hold <see cref="Ended"/> until they finish.</summary>
     public void Dispose() => _ending.Dispose();

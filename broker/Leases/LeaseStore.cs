@@ -18,6 +18,9 @@ internal sealed class LeaseStore(TimeProvider time) : IDisposable
 
     public int Count => _byTokenHash.Count;
 
+    /// <summary>The leases not yet ended.</summary>
+    public IEnumerable<Lease> Live => _byTokenHash.Values.Where(l => !l.IsEnded);
+
     public (Lease Lease, string Token) Grant(CallerIdentity caller, IReadOnlyCollection<string> targets, TimeSpan ttl, int maxConnections)
     {
         var token = TokenPrefix + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
@@ -45,7 +48,7 @@ internal sealed class LeaseStore(TimeProvider time) : IDisposable
     {
         foreach (var lease in _byTokenHash.Values)
         {
-            lease.End();
+            lease.End("the broker is stopping");
             lease.Dispose();
         }
     }

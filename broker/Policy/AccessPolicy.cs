@@ -41,6 +41,10 @@ internal sealed class AccessPolicy(BrokerSettings settings)
         return new AccessDecision(true, null, ttl, maxConnections, granting);
     }
 
+    /// <summary>Where a target lives, by the policy now in force: the broker alone maps names to addresses.</summary>
+    public bool TryGetTarget(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out TargetAddress? address) =>
+        settings.Targets.TryGetValue(name, out address);
+
     /// <summary>The token comes from the rule's issuer, and every claim the rule lists is a string claim of it matching one of its patterns.</summary>
     public static bool Matches(RuleSettings rule, CallerIdentity caller) =>
         string.Equals(rule.Issuer, caller.Issuer, StringComparison.Ordinal) &&

@@ -17,7 +17,7 @@ internal sealed partial class BrokerService
 
         // Only a name the lease covers, mapped by the broker's own configuration: never an address from the caller.
         var targetName = context.RequestHeaders.GetValue(WireLimits.TargetHeader) ?? string.Empty;
-        if (!lease.Targets.Contains(targetName) || !settings.Targets.TryGetValue(targetName, out var address))
+        if (!lease.Targets.Contains(targetName) || !policy.TryGetTarget(targetName, out var address))
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"lease {lease.Id} does not cover target '{Truncate(targetName)}'"));
         }
@@ -118,7 +118,7 @@ internal sealed partial class BrokerService
     /// <summary>The status for a tunnel ended from the broker's side, or null when the agent itself went away.</summary>
     private RpcException? WhyCanceled(Lease lease, ServerCallContext context) =>
         context.CancellationToken.IsCancellationRequested ? null
-        : lease.IsEnded ? new RpcException(new Status(StatusCode.Aborted, $"lease {lease.Id} ended at {lease.ExpiresAt:u}"))
+        : lease.IsEnded ? new RpcException(new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}"))
         : lifetime.ApplicationStopping.IsCancellationRequested ? new RpcException(new Status(StatusCode.Unavailable, "the broker is stopping"))
         : null;
 

@@ -1,0 +1,17 @@
+namespace GitHubActionsPort.Broker.Auth;
+
+/// <summary>Registers id-token validation: the validator and the bounded HTTP client it fetches issuer keys with.</summary>
+internal static class AuthServiceCollectionExtensions
+{
+    public static IServiceCollection AddIdTokenValidation(this IServiceCollection services)
+    {
+        services.AddSingleton<IdTokenValidator>();
+        services.AddHttpClient(IdTokenValidator.HttpClientName, http =>
+            {
+                http.Timeout = TimeSpan.FromSeconds(10);
+                http.MaxResponseContentBufferSize = 256 * 1024;
+            })
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false });
+        return services;
+    }
+}
