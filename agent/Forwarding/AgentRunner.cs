@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using GitHubActionsPort.Agent.Cli;
 using GitHubActionsPort.Agent.Tokens;
 using GitHubActionsPort.Protocol.V1;
@@ -14,8 +15,7 @@ public static partial class AgentRunner
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
 
-    /// <summary>The broker grants at most 30 days; anything longer is not a lease this agent understands.</summary>
-    private static readonly TimeSpan MaxLeaseTimer = TimeSpan.FromDays(30);
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Runs until <paramref name="stopping"/> fires (exit 0) or the lease ends (exit 8); failures throw <see cref="AgentException"/>.</summary>
     public static async Task<int> RunAsync(UpArguments args, AgentContext context, CancellationToken stopping)
@@ -39,12 +39,26 @@ public static partial class AgentRunner
             var idToken = await IdTokenSource.GetAsync(args, context.Environment, stopping).ConfigureAwait(false);
             using var channel = BrokerChannel.Create(args.Broker, context.Transport, context.LoggerFactory);
             var client = new Broker.BrokerClient(channel);
-            var lease = await SessionOpener.OpenAsync(client, args.Broker, idToken, args.Forwards.Select(f => f.Target), args.Ttl, context.Transport.SessionTimeout, stopping).ConfigureAwait(false);
+
+            // Made in memory for this session only: the lease is bound to it, so the lease token alone opens nothing.
+            var sessionKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            Lease lease;
+            try
+            {
+                lease = await SessionOpener.OpenAsync(client, args.Broker, idToken, sessionKey.ExportSubjectPublicKeyInfo(), args.Forwards.Select(f => f.Target), args.Ttl, context.Transport.SessionTimeout, stopping).ConfigureAwait(false);
+            }
+            catch
+            {
+                sessionKey.Dispose();
+                throw;
+            }
+
             Log.SessionOpened(logger, lease.LeaseId, lease.ExpiresAt.ToDateTimeOffset(), lease.MaxConnections);
 
-            using var leaseEnds = new CancellationTokenSource(Remaining(lease), context.Time);
-            using var tunnelsEnd = CancellationTokenSource.CreateLinkedTokenSource(stopping, leaseEnds.Token);
-            var tunnels = new TunnelClient(client, lease, logger, leaseEnds.Token);
+            using var keeper = new LeaseKeeper(client, sessionKey, lease, IdTokenSource.FreshTokens(args, context.Environment), args.Ttl, context.Time, logger);
+            using var tunnelsEnd = CancellationTokenSource.CreateLinkedTokenSource(stopping, keeper.Ended);
+            var renewing = keeper.KeepRenewingAsync(tunnelsEnd.Token);
+            var tunnels = new TunnelClient(client, keeper, logger);
             var running = new ConcurrentDictionary<Task, bool>();
             void Handle(Socket socket, ForwardSpec forward)
             {
@@ -66,12 +80,14 @@ public static partial class AgentRunner
             var draining = Task.WhenAll(running.Keys);
             await Task.WhenAny(draining, Task.Delay(DrainTimeout, context.Time, CancellationToken.None)).ConfigureAwait(false);
 
-            if (leaseEnds.IsCancellationRequested && !stopping.IsCancellationRequested)
+            await renewing.ConfigureAwait(false);
+            if (keeper.Ended.IsCancellationRequested && !stopping.IsCancellationRequested)
             {
-                throw new AgentException(ExitCodes.LeaseEnded, $"lease {lease.LeaseId} ended at {lease.ExpiresAt.ToDateTimeOffset():u}; open a new session with a fresh id-token");
+                throw new AgentException(ExitCodes.LeaseEnded, $"lease {keeper.Current.LeaseId} expired at {keeper.Current.ExpiresAt.ToDateTimeOffset():u}; open a new session with a fresh id-token");
             }
 
-            Log.Stopped(logger, lease.LeaseId, lease.ExpiresAt.ToDateTimeOffset());
+            await keeper.CloseAsync(CloseTimeout).ConfigureAwait(false);
+            Log.Stopped(logger, keeper.Current.LeaseId);
             return ExitCodes.Ok;
         }
         finally
@@ -83,20 +99,14 @@ public static partial class AgentRunner
         }
     }
 
-    /// <summary>The lease's length as the broker granted it, within what a timer can hold.</summary>
-    private static TimeSpan Remaining(Lease lease)
-    {
-        var ttl = lease.Ttl?.ToTimeSpan() ?? TimeSpan.Zero;
-        return ttl <= TimeSpan.Zero ? TimeSpan.Zero : ttl > MaxLeaseTimer ? MaxLeaseTimer : ttl;
-    }
 
     private static partial class Log
     {
         [LoggerMessage(1, LogLevel.Information, "Session open: lease {LeaseId} until {ExpiresAt:u}, at most {MaxConnections} connections at once", EventName = "SessionOpened")]
         public static partial void SessionOpened(ILogger logger, string leaseId, DateTimeOffset expiresAt, int maxConnections);
 
-        [LoggerMessage(2, LogLevel.Information, "Stopped; every tunnel of lease {LeaseId} is closed and the lease lapses at {ExpiresAt:u}", EventName = "Stopped")]
-        public static partial void Stopped(ILogger logger, string leaseId, DateTimeOffset expiresAt);
+        [LoggerMessage(2, LogLevel.Information, "Stopped; every tunnel of lease {LeaseId} is closed", EventName = "Stopped")]
+        public static partial void Stopped(ILogger logger, string leaseId);
 
         [LoggerMessage(3, LogLevel.Warning, "The broker {Broker} is plain http on a non-loopback address: traffic and tokens cross the network unencrypted", EventName = "PlainTextBroker")]
         public static partial void PlainTextBroker(ILogger logger, Uri broker);

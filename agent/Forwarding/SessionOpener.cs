@@ -8,9 +8,9 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// <summary>Exchanges the id-token for a lease, turning each way it can fail into its exit code and cause.</summary>
 internal static class SessionOpener
 {
-    public static async Task<Lease> OpenAsync(Broker.BrokerClient client, Uri broker, string idToken, IEnumerable<string> targets, TimeSpan? ttl, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<Lease> OpenAsync(Broker.BrokerClient client, Uri broker, string idToken, ReadOnlyMemory<byte> sessionPublicKey, IEnumerable<string> targets, TimeSpan? ttl, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var request = new OpenSessionRequest { IdToken = idToken };
+        var request = new OpenSessionRequest { IdToken = idToken, SessionPublicKey = Google.Protobuf.ByteString.CopyFrom(sessionPublicKey.Span) };
         request.Targets.AddRange(targets.Distinct(StringComparer.Ordinal));
         if (ttl is { } requested)
         {

@@ -12,7 +12,7 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// Carries one accepted local connection through one Tunnel call. A clean end on both sides closes the local
 /// socket cleanly; any failure resets it, so the local client sees an error, never a silently short stream.
 /// </summary>
-internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lease, ILogger logger, CancellationToken leaseEnded)
+internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeeper lease, ILogger logger)
 {
     private long _lastId;
 
@@ -37,11 +37,8 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
         var started = Stopwatch.GetTimestamp();
         await using var local = new TunnelSocket(accepted);
         using var callEnds = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var headers = new Metadata
-        {
-            { "authorization", $"{WireLimits.LeaseScheme} {lease.Token}" },
-            { WireLimits.TargetHeader, forward.Target },
-        };
+        var headers = lease.Headers(nameof(Broker.BrokerClient.Tunnel), forward.Target);
+        headers.Add(WireLimits.TargetHeader, forward.Target);
 
         using var call = client.Tunnel(headers, cancellationToken: callEnds.Token);
         var refusal = await AwaitConnectedAsync(call, callEnds.Token).ConfigureAwait(false);
@@ -63,7 +60,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
             TunnelEnd.Completed => null,
             TunnelEnd.SocketFailed => "the local client reset the connection",
             TunnelEnd.StreamFailed => "the broker ended the tunnel: " + Describe(StatusOf(call), result.Error),
-            _ when leaseEnded.IsCancellationRequested => $"lease {lease.LeaseId} ended",
+            _ when lease.Ended.IsCancellationRequested => $"lease {lease.Current.LeaseId} expired",
             _ => "the agent is stopping",
         };
 
@@ -109,7 +106,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, Lease lea
         }
         catch (OperationCanceledException)
         {
-            return leaseEnded.IsCancellationRequested ? $"lease {lease.LeaseId} ended" : "the agent is stopping";
+            return lease.Ended.IsCancellationRequested ? $"lease {lease.Current.LeaseId} expired" : "the agent is stopping";
         }
     }
 

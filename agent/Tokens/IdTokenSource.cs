@@ -45,6 +45,26 @@ internal static class IdTokenSource
         return await RequestFromGitHubAsync(url, requestToken, args.Audience, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Where renewals get fresh id-tokens: GitHub Actions' endpoint gives a new one on every request; a file or a
+    /// variable holds one token only, so a lease opened with it cannot be renewed (null).
+    /// </summary>
+    public static Func<CancellationToken, Task<string>>? FreshTokens(UpArguments args, Func<string, string?> environment)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(environment);
+        if (args.IdTokenFile is not null || args.IdTokenEnv is not null)
+        {
+            return null;
+        }
+
+        var url = environment("ACTIONS_ID_TOKEN_REQUEST_URL");
+        var requestToken = environment("ACTIONS_ID_TOKEN_REQUEST_TOKEN");
+        return string.IsNullOrEmpty(url) || string.IsNullOrEmpty(requestToken)
+            ? null
+            : cancellationToken => RequestFromGitHubAsync(url, requestToken, args.Audience, cancellationToken);
+    }
+
     private static async Task<string> RequestFromGitHubAsync(string url, string requestToken, string audience, CancellationToken cancellationToken)
     {
         var separator = url.Contains('?', StringComparison.Ordinal) ? '&' : '?';

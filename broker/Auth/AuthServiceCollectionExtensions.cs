@@ -1,11 +1,15 @@
 namespace GitHubActionsPort.Broker.Auth;
 
-/// <summary>Registers id-token validation: the validator and the bounded HTTP client it fetches issuer keys with.</summary>
+/// <summary>
+/// Registers id-token validation: the validator, the bounded HTTP client it fetches issuer keys with, and the
+/// fetch of every issuer's keys at start-up.
+/// </summary>
 internal static class AuthServiceCollectionExtensions
 {
     public static IServiceCollection AddIdTokenValidation(this IServiceCollection services)
     {
         services.AddSingleton<IdTokenValidator>();
+        services.AddHostedService<IssuerKeyPrefetch>();
         services.AddHttpClient(IdTokenValidator.HttpClientName, http =>
             {
                 http.Timeout = TimeSpan.FromSeconds(10);

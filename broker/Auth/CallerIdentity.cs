@@ -29,12 +29,13 @@ public sealed class CallerIdentity(string issuer, string subject, string tokenId
                 text.Append(' ');
             }
 
-            text.Append(name).Append('=').Append(Claims.TryGetValue(name, out var value) ? value : "(none)");
+            // Claim values are the caller's own text: cleaned before they reach a log line or a reply.
+            text.Append(name).Append('=').Append(Claims.TryGetValue(name, out var value) ? AuditText.Clean(value) : "(none)");
         }
 
         if (!Claims.ContainsKey("repository"))
         {
-            text.Append(" sub=").Append(Subject);
+            text.Append(" sub=").Append(AuditText.Clean(Subject));
         }
 
         return text.ToString();

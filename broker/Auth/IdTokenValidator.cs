@@ -7,17 +7,35 @@ namespace GitHubActionsPort.Broker.Auth;
 
 /// <summary>
 /// Turns an OIDC id-token into a <see cref="CallerIdentity"/>, or a rejection that says why. Stricter than the
-/// library's defaults: signature required, RS256 and ES256 only, one minute of clock skew, the issuer chosen
-/// from configuration (the token's own <c>iss</c> only selects among configured issuers, it never builds a URL).
+/// library's defaults: signature required, RS256/RS384/RS512/ES256/ES384 only, keys only from the issuer's JWKS
+/// (never from the token's <c>jwk</c>, <c>jku</c>, <c>x5u</c> or <c>x5c</c>), one minute of clock skew, audiences
+/// compared exactly, the issuer chosen from configuration (the token's own <c>iss</c> only selects among
+/// configured issuers, it never builds a URL).
 /// </summary>
 internal sealed class IdTokenValidator
 {
     /// <summary>A GitHub id-token is about 1.5 KiB; anything near this is not one.</summary>
     public const int MaxTokenLength = 16 * 1024;
 
+    public const string HttpClientName = "oidc";
+
     private static readonly TimeSpan ClockSkew = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan MaxTokenLifetime = TimeSpan.FromHours(1);
-    private static readonly string[] AllowedAlgorithms = [SecurityAlgorithms.RsaSha256, SecurityAlgorithms.EcdsaSha256];
+
+    /// <summary>
+    /// Asymmetric only, so no key of the JWKS can double as an HMAC secret; no PS* (GitHub signs RS256, and every
+    /// algorithm accepted is one more way in); no ES512, whose P-521 no mainstream OIDC issuer uses.
+    /// </summary>
+    private static readonly string[] AllowedAlgorithms =
+    [
+        SecurityAlgorithms.RsaSha256, SecurityAlgorithms.RsaSha384, SecurityAlgorithms.RsaSha512,
+        SecurityAlgorithms.EcdsaSha256, SecurityAlgorithms.EcdsaSha384,
+    ];
+
+    private static readonly string AllowedAlgorithmList = string.Join(", ", AllowedAlgorithms);
+
+    /// <summary>The claims an audit line names a refused token by.</summary>
+    private static readonly string[] IdentifyingClaims = ["iss", "sub", "jti"];
 
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
     private readonly Dictionary<string, IssuerKeys> _issuers;
@@ -36,7 +54,8 @@ internal sealed class IdTokenValidator
             StringComparer.Ordinal);
     }
 
-    public const string HttpClientName = "oidc";
+    /// <summary>Every configured issuer's keys, for the start-up prefetch.</summary>
+    public IEnumerable<IssuerKeys> Issuers => _issuers.Values;
 
     public async Task<CallerIdentity> ValidateAsync(string token, CancellationToken cancellationToken)
     {
@@ -60,6 +79,20 @@ internal sealed class IdTokenValidator
             throw new TokenRejectedException("the id-token is not a well-formed JWT");
         }
 
+        try
+        {
+            return await ValidateAsync(token, unverified, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TokenRejectedException ex) when (ex.Claimed is null)
+        {
+            // Every refusal of a readable token names it, so an audit can tell one caller's attempts from another's.
+            throw new TokenRejectedException(ex.Reason, Claimed(unverified));
+        }
+    }
+
+    private async Task<CallerIdentity> ValidateAsync(string token, JsonWebToken unverified, CancellationToken cancellationToken)
+    {
+        TokenStructure.Check(unverified);
         if (!_issuers.TryGetValue(unverified.Issuer ?? string.Empty, out var issuer))
         {
             throw new TokenRejectedException("the id-token's issuer is not one this broker trusts");
@@ -68,7 +101,13 @@ internal sealed class IdTokenValidator
         // Checked before the signature so the answer is precise; the signature check enforces it again.
         if (!AllowedAlgorithms.Contains(unverified.Alg, StringComparer.Ordinal))
         {
-            throw new TokenRejectedException($"the id-token is signed with an algorithm this broker does not accept ({string.Join(", ", AllowedAlgorithms)})");
+            throw new TokenRejectedException($"the id-token is signed with an algorithm this broker does not accept ({AllowedAlgorithmList})");
+        }
+
+        // Without a kid the only way to find the key is to try each in turn, which the validator never does.
+        if (string.IsNullOrEmpty(unverified.Kid))
+        {
+            throw new TokenRejectedException("the id-token does not name its signing key ('kid')");
         }
 
         var keys = await issuer.GetAsync(unknownKeySeen: false, cancellationToken).ConfigureAwait(false);
@@ -108,9 +147,13 @@ internal sealed class IdTokenValidator
         ValidAlgorithms = AllowedAlgorithms,
         ValidateIssuer = true,
         ValidateAudience = true,
+        // The library's default treats "ghaport/" as "ghaport": an audience is an exact string (RFC 7519 §4.1.3).
+        IgnoreTrailingSlashWhenValidatingAudience = false,
+        IgnoreCaseWhenValidatingAudience = false,
         ValidateLifetime = true,
         RequireExpirationTime = true,
         RequireSignedTokens = true,
+        // The library's default of five minutes would more than double a GitHub token's life.
         ClockSkew = ClockSkew,
         // A token must name its key (kid); the validator does not try every key of the issuer in turn.
         TryAllIssuerSigningKeys = false,
@@ -136,13 +179,28 @@ internal sealed class IdTokenValidator
         }
     }
 
+    /// <summary>Who a readable token says it is, for the audit line: never the token, never unbounded text.</summary>
+    private static string? Claimed(JsonWebToken unverified)
+    {
+        var parts = new List<string>(3);
+        foreach (var name in IdentifyingClaims)
+        {
+            if (unverified.TryGetPayloadValue<string>(name, out var value) && value is not null)
+            {
+                parts.Add($"{name}={AuditText.Quote(value)}");
+            }
+        }
+
+        return parts.Count == 0 ? null : string.Join(", ", parts);
+    }
+
     private static string Explain(Exception? error, IssuerSettings issuer) => error switch
     {
         SecurityTokenExpiredException e => $"the id-token expired at {e.Expires:u}; request a fresh one",
         SecurityTokenNotYetValidException => "the id-token is not valid yet; check the clocks",
         SecurityTokenInvalidAudienceException => $"the id-token's audience is not accepted; request it with audience '{issuer.Audiences[0]}' (--audience)",
         SecurityTokenInvalidIssuerException => "the id-token's issuer is not one this broker trusts",
-        SecurityTokenInvalidAlgorithmException => "the id-token is signed with an algorithm this broker does not accept (RS256, ES256)",
+        SecurityTokenInvalidAlgorithmException => $"the id-token is signed with an algorithm this broker does not accept ({AllowedAlgorithmList})",
         SecurityTokenSignatureKeyNotFoundException => "the id-token is signed with a key its issuer does not publish",
         SecurityTokenInvalidSignatureException => "the id-token's signature does not verify",
         SecurityTokenNoExpirationException => "the id-token has no expiry",

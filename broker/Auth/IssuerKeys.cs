@@ -6,19 +6,25 @@ namespace GitHubActionsPort.Broker.Auth;
 
 /// <summary>
 /// The signing keys one issuer publishes, read from its OIDC discovery document and JWKS. One refresh runs at a
-/// time, on the broker's own schedule: callers only wait for it, so a caller that gives up cannot cancel it, and
-/// a flood of tokens naming unknown keys triggers at most one fetch per <see cref="MinRefreshInterval"/>.
+/// time, on the broker's own schedule: callers only wait for it, so a caller that gives up cannot cancel it.
+/// Refreshes come from two sources, each throttled to one per <see cref="MinRefreshInterval"/> on its own: the
+/// schedule (no keys yet, or keys older than <see cref="MaxAge"/>), and tokens naming a key we lack, so a flood
+/// of unknown <c>kid</c>s costs the issuer at most one fetch per interval.
 /// A successful refresh replaces the keys outright, so a key the issuer withdrew stops working; a failed one
 /// keeps the keys of the last success until the next attempt.
 /// </summary>
 internal sealed class IssuerKeys(IssuerSettings issuer, HttpClient http, TimeProvider time)
 {
     private static readonly TimeSpan MaxAge = TimeSpan.FromHours(1);
+
+    /// <summary>How long keys from the last good fetch stay in use while refreshes fail.</summary>
+    private static readonly TimeSpan MaxStaleAge = TimeSpan.FromHours(24);
     private static readonly TimeSpan MinRefreshInterval = TimeSpan.FromSeconds(30);
 
     private readonly Lock _gate = new();
     private KeySnapshot? _current;
     private DateTimeOffset _lastAttempt = DateTimeOffset.MinValue;
+    private DateTimeOffset _lastRequested = DateTimeOffset.MinValue;
     private IssuerUnavailableException? _lastFailure;
     private Task<KeySnapshot>? _refreshing;
 
@@ -32,17 +38,28 @@ internal sealed class IssuerKeys(IssuerSettings issuer, HttpClient http, TimePro
         {
             var now = time.GetUtcNow();
             var current = _current;
-            var due = current is null || now - current.FetchedAt >= MaxAge || unknownKeySeen;
-            var allowed = now - _lastAttempt >= MinRefreshInterval;
-            if (_refreshing is null && (!due || !allowed))
-            {
-                return current?.Keys ?? throw _lastFailure ?? new IssuerUnavailableException($"No signing keys of {Issuer.Issuer} yet.");
-            }
-
+            var stale = current is null || now - current.FetchedAt >= MaxAge;
             if (_refreshing is null)
             {
-                _lastAttempt = now;
-                _refreshing = RefreshAsync();
+                // Throttled apart, as Microsoft.IdentityModel's ConfigurationManager throttles RequestRefresh apart
+                // from its automatic refresh: a key the issuer rotated in just after a scheduled fetch is still
+                // found by the first token that names it, and an issuer that is down is asked once per interval.
+                var scheduled = stale && now - _lastAttempt >= MinRefreshInterval;
+                var requested = unknownKeySeen && now - _lastRequested >= MinRefreshInterval;
+                if (scheduled || requested)
+                {
+                    _lastAttempt = now;
+                    _lastRequested = requested ? now : _lastRequested;
+                    // Run apart from this lock and this caller: RefreshAsync takes the lock when it ends, and must
+                    // not end before _refreshing is set, or it could never be cleared.
+                    _refreshing = Task.Run(RefreshAsync, CancellationToken.None);
+                }
+            }
+
+            // Fresh keys serve a token that names one of them at once, even while a refresh runs for another.
+            if (_refreshing is null || (!stale && !unknownKeySeen))
+            {
+                return current?.Keys ?? throw _lastFailure ?? new IssuerUnavailableException($"No signing keys of {Issuer.Issuer} yet.");
             }
 
             refresh = _refreshing;
@@ -72,10 +89,14 @@ internal sealed class IssuerKeys(IssuerSettings issuer, HttpClient http, TimePro
             lock (_gate)
             {
                 _lastFailure = failure;
-                if (_current is { } stale)
+                // Riding out a short outage, not a long one: whoever can cut the broker off from its issuer for
+                // long must not keep a withdrawn key working.
+                if (_current is { } stale && time.GetUtcNow() - stale.FetchedAt < MaxStaleAge)
                 {
                     return stale;
                 }
+
+                _current = null;
             }
 
             throw failure;

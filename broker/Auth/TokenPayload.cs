@@ -22,7 +22,7 @@ internal static class TokenPayload
         {
             if (!names.Add(property.Name))
             {
-                throw new TokenRejectedException($"the id-token names the claim '{property.Name}' twice");
+                throw new TokenRejectedException($"the id-token names the claim {AuditText.Quote(property.Name)} twice");
             }
 
             if (property.Value.ValueKind == JsonValueKind.String)

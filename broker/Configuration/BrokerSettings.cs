@@ -1,6 +1,9 @@
 namespace GitHubActionsPort.Broker.Configuration;
 
-/// <summary>The validated <c>Broker</c> configuration section: a snapshot, read once at start-up.</summary>
+/// <summary>
+/// The validated <c>Broker</c> configuration section: an immutable snapshot, read at start-up and again each time
+/// the configuration file changes (only its targets, rules and lease lengths replace the running ones).
+/// </summary>
 public sealed record BrokerSettings
 {
     public required IReadOnlyList<IssuerSettings> Issuers { get; init; }

@@ -16,6 +16,9 @@ public static class BrokerSettingsReader
     /// <summary>Longest duration any key takes; timers cannot run much past 49 days, and no lease should.</summary>
     private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(30);
 
+    private static readonly string[] RuleKeys = ["Name", "Issuer", "Targets", "Claims", "NotClaims", "MaxTtl", "MaxConnections"];
+    private static readonly string[] TargetKeys = ["Address", "AllowPrivateAddresses"];
+
     public static BrokerSettings Read(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -24,11 +27,12 @@ public static class BrokerSettingsReader
 
         var targets = ReadTargets(section.GetSection("Targets"), errors);
         var issuers = ReadIssuers(section.GetSection("Issuers"), errors);
+        var requireIssuers = ReadBool(section, "RequireRuleIssuers", false, errors);
         var settings = new BrokerSettings
         {
             Issuers = issuers,
             Targets = targets,
-            Rules = ReadRules(section.GetSection("Rules"), issuers, targets, errors),
+            Rules = ReadRules(section.GetSection("Rules"), issuers, targets, requireIssuers, errors),
             Leases = ReadLeases(section.GetSection("Leases"), errors),
             Transport = ReadTransport(section.GetSection("Transport"), errors),
         };
@@ -106,25 +110,50 @@ public static class BrokerSettingsReader
                 continue;
             }
 
-            if (!TryParseHostPort(child.Value, out var address))
+            // Either "HOST:PORT", or { "Address": "HOST:PORT", "AllowPrivateAddresses": true }.
+            var text = child.Value;
+            var allowPrivate = false;
+            var addressKey = key;
+            if (text is null)
             {
-                errors.Add($"{key}: '{child.Value}' is not HOST:PORT (port 1-65535; IPv6 as [addr]:port).");
+                ReportUnknownKeys(child, TargetKeys, errors);
+                text = child["Address"];
+                addressKey = key + ":Address";
+                allowPrivate = ReadBool(child, "AllowPrivateAddresses", false, errors);
+                if (text is null)
+                {
+                    errors.Add($"{addressKey}: required (HOST:PORT of the target).");
+                    continue;
+                }
+            }
+
+            if (!TryParseHostPort(text, out var address))
+            {
+                errors.Add($"{addressKey}: '{text}' is not HOST:PORT (port 1-65535; IPv6 as [addr]:port).");
                 continue;
             }
 
-            targets.Add(child.Key, address);
+            targets.Add(child.Key, address with { AllowPrivateAddresses = allowPrivate });
         }
 
         return targets;
     }
 
-    private static List<RuleSettings> ReadRules(IConfigurationSection section, List<IssuerSettings> issuers, Dictionary<string, TargetAddress> knownTargets, List<string> errors)
+    private static List<RuleSettings> ReadRules(
+        IConfigurationSection section,
+        List<IssuerSettings> issuers,
+        Dictionary<string, TargetAddress> knownTargets,
+        bool requireIssuers,
+        List<string> errors)
     {
         var rules = new List<RuleSettings>();
         foreach (var child in section.GetChildren())
         {
             var name = child["Name"] is { Length: > 0 } n ? n : $"rule {child.Key}";
             var key = $"{child.Path} ({name})";
+
+            // A misspelt key must not pass in silence: "NotClaim" ignored would quietly admit what it meant to exclude.
+            ReportUnknownKeys(child, RuleKeys, errors, key);
 
             var targets = ReadList(child.GetSection("Targets"));
             if (targets.Count == 0)
@@ -137,53 +166,102 @@ public static class BrokerSettingsReader
                 errors.Add($"{key}:Targets: target '{target}' is not defined under Broker:Targets.");
             }
 
-            var claims = new Dictionary<string, IReadOnlyList<ClaimPattern>>(StringComparer.Ordinal);
-            foreach (var claim in child.GetSection("Claims").GetChildren())
-            {
-                var patterns = new List<ClaimPattern>();
-                foreach (var text in ReadList(claim))
-                {
-                    if (ClaimPattern.TryParse(text, out var pattern, out var error))
-                    {
-                        patterns.Add(pattern!);
-                    }
-                    else
-                    {
-                        errors.Add($"{key}:Claims:{claim.Key}: {error}.");
-                    }
-                }
-
-                if (patterns.Count > 0)
-                {
-                    claims[claim.Key] = patterns;
-                }
-            }
-
-            if (claims.Count == 0)
+            var claims = ReadClaims(child.GetSection("Claims"), key + ":Claims", errors);
+            if (claims.Count == 0 && !errors.Any(e => e.StartsWith(key + ":Claims:", StringComparison.Ordinal)))
             {
                 errors.Add($"{key}:Claims: a rule must require at least one claim; without any it would admit every token of the issuer.");
             }
 
-            var issuer = child["Issuer"];
-            if (issuer is null && issuers.Count == 1)
-            {
-                issuer = issuers[0].Issuer;
-            }
-            else if (issuer is null && issuers.Count > 1)
-            {
-                errors.Add($"{key}:Issuer: required when more than one issuer is configured (the same claims mean different things at each).");
-            }
-            else if (issuer is not null && issuers.All(i => i.Issuer != issuer))
-            {
-                errors.Add($"{key}:Issuer: '{issuer}' is not one of Broker:Issuers.");
-            }
-
+            var notClaims = ReadClaims(child.GetSection("NotClaims"), key + ":NotClaims", errors);
+            var (ruleIssuers, defaulted) = ReadRuleIssuers(child, key, issuers, requireIssuers, errors);
             var maxTtl = ReadDuration(child, "MaxTtl", null, errors);
             var maxConnections = ReadInt(child, "MaxConnections", 16, 1, 10_000, errors);
-            rules.Add(new RuleSettings { Name = name, Issuer = issuer ?? string.Empty, Targets = targets, Claims = claims, MaxTtl = maxTtl, MaxConnections = maxConnections });
+            rules.Add(new RuleSettings
+            {
+                Name = name,
+                Key = child.Path,
+                Issuers = ruleIssuers,
+                IssuerDefaulted = defaulted,
+                Targets = targets,
+                Claims = claims,
+                NotClaims = notClaims,
+                MaxTtl = maxTtl,
+                MaxConnections = maxConnections,
+            });
         }
 
         return rules;
+    }
+
+    /// <summary>
+    /// A rule's issuers: the ones it names, or every configured issuer when it names none (start-up warns when that
+    /// spans several, since one claim value can name different owners at each). With <c>RequireRuleIssuers</c>
+    /// (set by dev mode) naming them is required, since the development issuer's tokens would otherwise satisfy
+    /// the rule.
+    /// </summary>
+    private static (List<string> Issuers, bool Defaulted) ReadRuleIssuers(
+        IConfigurationSection rule,
+        string key,
+        List<IssuerSettings> configured,
+        bool requireIssuers,
+        List<string> errors)
+    {
+        var named = ReadList(rule.GetSection("Issuer"));
+        if (named.Count == 0)
+        {
+            if (requireIssuers)
+            {
+                errors.Add($"{key}:Issuer: required, since Broker:RequireRuleIssuers is set (ghaport-broker dev sets it: tokens of its development issuer would otherwise satisfy this rule).");
+            }
+
+            return (configured.Select(i => i.Issuer).ToList(), true);
+        }
+
+        var issuers = new List<string>();
+        foreach (var issuer in named)
+        {
+            if (string.IsNullOrWhiteSpace(issuer))
+            {
+                errors.Add($"{key}:Issuer: an issuer must not be empty.");
+            }
+            else if (configured.All(i => i.Issuer != issuer))
+            {
+                errors.Add($"{key}:Issuer: '{issuer}' is not one of Broker:Issuers.");
+            }
+            else if (!issuers.Contains(issuer, StringComparer.Ordinal))
+            {
+                issuers.Add(issuer);
+            }
+        }
+
+        return (issuers, false);
+    }
+
+    private static Dictionary<string, IReadOnlyList<ClaimPattern>> ReadClaims(IConfigurationSection section, string key, List<string> errors)
+    {
+        var claims = new Dictionary<string, IReadOnlyList<ClaimPattern>>(StringComparer.Ordinal);
+        foreach (var claim in section.GetChildren())
+        {
+            var patterns = new List<ClaimPattern>();
+            foreach (var text in ReadList(claim))
+            {
+                if (ClaimPattern.TryParse(text, out var pattern, out var error))
+                {
+                    patterns.Add(pattern!);
+                }
+                else
+                {
+                    errors.Add($"{key}:{claim.Key}: {error}.");
+                }
+            }
+
+            if (patterns.Count > 0)
+            {
+                claims[claim.Key] = patterns;
+            }
+        }
+
+        return claims;
     }
 
     private static LeaseSettings ReadLeases(IConfigurationSection section, List<string> errors)
@@ -227,6 +305,31 @@ public static class BrokerSettingsReader
         section.Value is { } single
             ? [single]
             : section.GetChildren().Select(c => c.Value ?? string.Empty).ToList();
+
+    private static bool ReadBool(IConfigurationSection section, string name, bool fallback, List<string> errors)
+    {
+        var text = section[name];
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        if (!bool.TryParse(text, out var value))
+        {
+            errors.Add($"{section.Path}:{name}: '{text}' is not true or false.");
+            return fallback;
+        }
+
+        return value;
+    }
+
+    private static void ReportUnknownKeys(IConfigurationSection section, string[] known, List<string> errors, string? key = null)
+    {
+        foreach (var child in section.GetChildren().Where(c => !known.Contains(c.Key, StringComparer.OrdinalIgnoreCase)))
+        {
+            errors.Add($"{key ?? section.Path}:{child.Key}: unknown key (expected one of {string.Join(", ", known)}).");
+        }
+    }
 
     private static TimeSpan? ReadDuration(IConfigurationSection section, string name, TimeSpan? fallback, List<string> errors)
     {

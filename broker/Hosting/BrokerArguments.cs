@@ -1,26 +1,43 @@
+using GitHubActionsPort.Protocol;
+
 namespace GitHubActionsPort.Broker.Hosting;
 
 /// <summary>The broker's own flags, split from the ones handed to .NET configuration.</summary>
-internal sealed record BrokerArguments(bool Dev, IReadOnlyList<string> ConfigFiles, IReadOnlyList<KeyValuePair<string, string>> DevTargets, string[] HostArgs)
+internal sealed record BrokerArguments(
+    BrokerMode Mode,
+    IReadOnlyList<string> ConfigFiles,
+    IReadOnlyList<KeyValuePair<string, string>> DevTargets,
+    string[] HostArgs,
+    ExplainArguments? Explain = null)
 {
+    private static readonly string[] ValueFlags = ["--config", "--target", "--token", "--targets"];
+
+    public bool Dev => Mode == BrokerMode.Dev;
+
     public static BrokerArguments Parse(string[] args)
     {
-        var dev = false;
+        ArgumentNullException.ThrowIfNull(args);
+        var mode = BrokerMode.Run;
         var files = new List<string>();
         var targets = new List<KeyValuePair<string, string>>();
         var rest = new List<string>();
+        string? tokenFile = null;
+        List<string>? explainTargets = null;
+        var verify = true;
         var start = 0;
         if (args.Length > 0 && !args[0].StartsWith('-'))
         {
-            dev = args[0] switch
+            (mode, start) = args[0] switch
             {
-                "run" => false,
-                "dev" => true,
+                "run" => (BrokerMode.Run, 1),
+                "dev" => (BrokerMode.Dev, 1),
+                "policy" when args.Length > 1 && args[1] == "explain" => (BrokerMode.PolicyExplain, 2),
+                "policy" => throw new ArgumentException($"unknown policy command '{(args.Length > 1 ? args[1] : string.Empty)}'; try 'policy explain'"),
                 _ => throw new ArgumentException($"unknown command '{args[0]}'"),
             };
-            start = 1;
         }
 
+        var explain = mode == BrokerMode.PolicyExplain;
         for (var i = start; i < args.Length; i++)
         {
             var (name, value) = SplitFlag(args, ref i);
@@ -29,7 +46,7 @@ internal sealed record BrokerArguments(bool Dev, IReadOnlyList<string> ConfigFil
                 case "--config":
                     files.Add(value ?? throw new ArgumentException("--config needs a file"));
                     break;
-                case "--target" when dev:
+                case "--target" when mode == BrokerMode.Dev:
                     var text = value ?? throw new ArgumentException("--target needs NAME=HOST:PORT");
                     var eq = text.IndexOf('=', StringComparison.Ordinal);
                     if (eq <= 0)
@@ -41,13 +58,48 @@ internal sealed record BrokerArguments(bool Dev, IReadOnlyList<string> ConfigFil
                     break;
                 case "--target":
                     throw new ArgumentException("--target belongs to 'ghaport-broker dev'; for 'run', define targets under Broker:Targets");
+                case "--token" when explain:
+                    tokenFile = value ?? throw new ArgumentException("--token needs a file (or - for standard input)");
+                    break;
+                case "--targets" when explain:
+                    explainTargets = ParseTargets(value ?? throw new ArgumentException("--targets needs NAME[,NAME...]"));
+                    break;
+                case "--no-verify" when explain && args[i] == "--no-verify":
+                    verify = false;
+                    break;
+                case "--no-verify" when explain:
+                    throw new ArgumentException("--no-verify takes no value");
+                case "--token" or "--targets" or "--no-verify":
+                    throw new ArgumentException($"{name} belongs to 'ghaport-broker policy explain'");
                 default:
                     rest.Add(args[i]);
                     break;
             }
         }
 
-        return new BrokerArguments(dev, files, targets, rest.ToArray());
+        ExplainArguments? explainArguments = null;
+        if (explain)
+        {
+            explainArguments = new ExplainArguments(tokenFile ?? throw new ArgumentException("policy explain needs --token FILE (the id-token to judge; - reads it from standard input)"), explainTargets, verify);
+        }
+
+        return new BrokerArguments(mode, files, targets, rest.ToArray(), explainArguments);
+    }
+
+    private static List<string> ParseTargets(string text)
+    {
+        var names = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct(StringComparer.Ordinal).ToList();
+        if (names.Count == 0)
+        {
+            throw new ArgumentException("--targets needs NAME[,NAME...]");
+        }
+
+        if (names.FirstOrDefault(n => !TargetName.IsValid(n)) is { } bad)
+        {
+            throw new ArgumentException($"--targets: '{bad}' is not a target name ({TargetName.Rule})");
+        }
+
+        return names;
     }
 
     /// <summary>Reads <c>--name value</c> or <c>--name=value</c> for the broker's own flags; other args pass through untouched.</summary>
@@ -56,7 +108,7 @@ internal sealed record BrokerArguments(bool Dev, IReadOnlyList<string> ConfigFil
         var arg = args[i];
         var eq = arg.IndexOf('=', StringComparison.Ordinal);
         var name = eq > 0 ? arg[..eq] : arg;
-        if (name is not ("--config" or "--target"))
+        if (!ValueFlags.Contains(name, StringComparer.Ordinal))
         {
             return (name, null);
         }

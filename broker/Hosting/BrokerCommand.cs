@@ -4,8 +4,9 @@ using GitHubActionsPort.Broker.Configuration;
 namespace GitHubActionsPort.Broker.Hosting;
 
 /// <summary>
-/// The <c>ghaport-broker</c> command line. Exit codes: 0 stopped cleanly, 1 unexpected failure, 2 bad command
-/// line or configuration, 3 could not listen.
+/// The <c>ghaport-broker</c> command line. Exit codes: 0 stopped cleanly (or, for <c>policy explain</c>, the token
+/// would be granted), 1 unexpected failure, 2 bad command line or configuration, 3 could not listen; for
+/// <c>policy explain</c> also 5 the token fails verification and 6 the policy would deny it.
 /// </summary>
 public static class BrokerCommand
 {
@@ -13,15 +14,25 @@ public static class BrokerCommand
     public const int ExitFailure = 1;
     public const int ExitConfiguration = 2;
     public const int ExitCannotListen = 3;
+    public const int ExitTokenInvalid = 5;
+    public const int ExitDenied = 6;
 
     private const string Usage = """
         Usage:
           ghaport-broker [run] [--config FILE] [--urls URL] [--Broker:Key=Value ...]
           ghaport-broker dev   [--config FILE] [--target NAME=HOST:PORT ...] [--urls URL]
+          ghaport-broker policy explain --token FILE [--targets NAME,...] [--no-verify] [--config FILE ...]
 
-        run   Serve sessions and tunnels from the Broker configuration section (JSON file, environment, command line).
-        dev   As run, plus a development OIDC issuer on loopback that mints GitHub-shaped tokens for acme/app.
-              Prints the ACTIONS_ID_TOKEN_REQUEST_* values that point the agent at it.
+        run             Serve sessions and tunnels from the Broker configuration section (JSON file, environment,
+                        command line). The --config file is watched: a valid change to its targets, rules or lease
+                        lengths takes effect at once, and leases the new policy would not grant are ended.
+        dev             As run, plus a development OIDC issuer on loopback that mints GitHub-shaped tokens for
+                        acme/app. Prints the ACTIONS_ID_TOKEN_REQUEST_* values that point the agent at it. Rules
+                        from the configuration must name their Issuer, so dev tokens can never satisfy them.
+        policy explain  Judge an id-token (read from FILE, or - for standard input; never printed) against the
+                        policy, rule by rule, and print the lease it would get. The signature, audience and
+                        lifetime are checked against the issuer unless --no-verify. Exit 0 would grant,
+                        6 would deny, 5 the token fails verification, 2 bad command line or configuration.
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -45,6 +56,36 @@ public static class BrokerCommand
             return ExitConfiguration;
         }
 
+        try
+        {
+            return parsed.Mode == BrokerMode.PolicyExplain
+                ? await PolicyExplainCommand.RunAsync(parsed, Console.Out, Console.Error).ConfigureAwait(false)
+                : await ServeAsync(parsed).ConfigureAwait(false);
+        }
+        catch (BrokerConfigurationException ex)
+        {
+            await Console.Error.WriteLineAsync($"ghaport-broker: {ex.Message}").ConfigureAwait(false);
+            return ExitConfiguration;
+        }
+        catch (FileNotFoundException ex)
+        {
+            await Console.Error.WriteLineAsync($"ghaport-broker: configuration file not found: {ex.FileName ?? ex.Message}").ConfigureAwait(false);
+            return ExitConfiguration;
+        }
+        catch (InvalidDataException ex)
+        {
+            await Console.Error.WriteLineAsync($"ghaport-broker: configuration file is not valid JSON: {ex.Message}").ConfigureAwait(false);
+            return ExitConfiguration;
+        }
+        catch (IOException ex) when (ex.InnerException is SocketException || ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
+        {
+            await Console.Error.WriteLineAsync($"ghaport-broker: cannot listen: {ex.Message}").ConfigureAwait(false);
+            return ExitCannotListen;
+        }
+    }
+
+    private static async Task<int> ServeAsync(BrokerArguments parsed)
+    {
         DevIssuer.DevIssuer? devIssuer = null;
         try
         {
@@ -81,26 +122,6 @@ public static class BrokerCommand
 
             return ExitOk;
         }
-        catch (BrokerConfigurationException ex)
-        {
-            await Console.Error.WriteLineAsync($"ghaport-broker: {ex.Message}").ConfigureAwait(false);
-            return ExitConfiguration;
-        }
-        catch (FileNotFoundException ex)
-        {
-            await Console.Error.WriteLineAsync($"ghaport-broker: configuration file not found: {ex.FileName ?? ex.Message}").ConfigureAwait(false);
-            return ExitConfiguration;
-        }
-        catch (InvalidDataException ex)
-        {
-            await Console.Error.WriteLineAsync($"ghaport-broker: configuration file is not valid JSON: {ex.Message}").ConfigureAwait(false);
-            return ExitConfiguration;
-        }
-        catch (IOException ex) when (ex.InnerException is SocketException || ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
-        {
-            await Console.Error.WriteLineAsync($"ghaport-broker: cannot listen: {ex.Message}").ConfigureAwait(false);
-            return ExitCannotListen;
-        }
         finally
         {
             if (devIssuer is not null)
@@ -114,6 +135,10 @@ public static class BrokerCommand
     {
         overrides["Broker:Issuers:dev:Issuer"] = issuer.Issuer;
         overrides["Broker:Issuers:dev:Audiences:0"] = "ghaport";
+
+        // A rule of the configuration without an Issuer would judge every issuer's tokens, the dev issuer's too:
+        // anyone on this host could then mint a token that satisfies a production rule.
+        overrides["Broker:RequireRuleIssuers"] = "true";
         if (targets.Count == 0)
         {
             return;

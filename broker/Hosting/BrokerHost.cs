@@ -10,7 +10,6 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration.CommandLine;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
-using Microsoft.Extensions.Configuration.Json;
 
 namespace GitHubActionsPort.Broker.Hosting;
 
@@ -92,7 +91,9 @@ public static class BrokerHost
         var at = firstOverriding < 0 ? sources.Count : firstOverriding;
         foreach (var file in files)
         {
-            var source = new JsonConfigurationSource { Path = Path.GetFullPath(file), Optional = false, ReloadOnChange = false };
+            // Reloaded on change: the policy follows the file (PolicyReloader), and a reload that cannot parse it
+            // keeps its last good contents rather than emptying it.
+            var source = new WatchedJsonConfigurationSource { Path = Path.GetFullPath(file), Optional = false, ReloadOnChange = true };
             source.ResolveFileProvider();
             sources.Insert(at++, source);
         }
@@ -109,6 +110,11 @@ public static class BrokerHost
         limits.Http2.KeepAlivePingTimeout = transport.KeepAlivePingTimeout;
         limits.KeepAliveTimeout = transport.IdleConnectionTimeout;
         limits.MaxConcurrentConnections = transport.MaxConnections;
+        // Our calls carry a handful of small headers (a lease token under 1 KiB, a proof, a target name): anything
+        // much larger is not ours, and an unauthenticated caller should not get Kestrel's generous defaults.
+        limits.MaxRequestHeadersTotalSize = 16 * 1024;
+        limits.MaxRequestHeaderCount = 32;
+        limits.Http2.MaxRequestHeaderFieldSize = 8 * 1024;
         // A quiet tunnel is a healthy tunnel (an idle database session), and a backpressured one sends nothing for
         // as long as its reader is slow: no floor on response data rate may end it. The request-body floor stays
         // for unary calls, so a slow-drip OpenSession cannot hold memory; gRPC lifts it for streaming calls itself.

@@ -1,26 +1,43 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using GitHubActionsPort.Broker.Auth;
 
 namespace GitHubActionsPort.Broker.Leases;
 
 /// <summary>
-/// A grant of named targets to one caller until <see cref="ExpiresAt"/>. <see cref="Ended"/> fires at expiry or
-/// revocation and ends every tunnel of the lease.
+/// A grant of named targets to one caller, bound to the session key the agent holds. It ends at expiry (a timer on
+/// the monotonic clock, so a wall-clock jump changes nothing), on renewal's absence, or when ended with a reason;
+/// <see cref="Ended"/> then ends every tunnel of it.
 /// </summary>
 internal sealed class Lease : IDisposable
 {
-    private readonly CancellationTokenSource _ending;
+    /// <summary>Proofs remembered per lease for replay detection; a key holder flooding past this is refused.</summary>
+    private const int MaxRememberedProofs = 4096;
+
+    private readonly CancellationTokenSource _ending = new();
+    private readonly ITimer _expiry;
+    private readonly TimeProvider _time;
+    private readonly ConcurrentDictionary<string, long> _proofNonces = new(StringComparer.Ordinal);
+    private readonly Lock _renewing = new();
     private int _openTunnels;
     private long _tunnelsStarted;
+    private long _expiresAtTicks;
 
-    public Lease(string id, CallerIdentity caller, IReadOnlySet<string> targets, DateTimeOffset expiresAt, int maxConnections, TimeProvider time)
+    public Lease(string id, CallerIdentity caller, IReadOnlySet<string> targets, TimeSpan ttl, TimeSpan maxLifetime, int maxConnections, ECDsa sessionKey, string sessionKeyThumbprint, TimeProvider time)
     {
         Id = id;
         Caller = caller;
         Targets = targets;
-        ExpiresAt = expiresAt;
         MaxConnections = maxConnections;
-        var ttl = expiresAt - time.GetUtcNow();
-        _ending = new CancellationTokenSource(ttl > TimeSpan.Zero ? ttl : TimeSpan.Zero, time);
+        SessionKey = sessionKey;
+        SessionKeyThumbprint = sessionKeyThumbprint;
+        _time = time;
+        GrantedAt = time.GetUtcNow();
+        MaxExpiresAt = GrantedAt + maxLifetime;
+        _expiresAtTicks = (GrantedAt + ttl).UtcTicks;
+        _expiry = time.CreateTimer(_ => _ending.Cancel(), null, ttl, Timeout.InfiniteTimeSpan);
+        // A lease ended early must not stay rooted by its expiry timer until it would have expired.
+        _ending.Token.Register(() => _expiry.Dispose());
     }
 
     public string Id { get; }
@@ -29,15 +46,29 @@ internal sealed class Lease : IDisposable
 
     public IReadOnlySet<string> Targets { get; }
 
-    public DateTimeOffset ExpiresAt { get; }
-
     public int MaxConnections { get; }
+
+    /// <summary>The public half of the agent's session key: every lease-bearing call must be signed with its private half.</summary>
+    public ECDsa SessionKey { get; }
+
+    /// <summary>RFC 7638 thumbprint of <see cref="SessionKey"/>, as the lease token's <c>cnf.jkt</c> names it.</summary>
+    public string SessionKeyThumbprint { get; }
+
+    public DateTimeOffset GrantedAt { get; }
+
+    public DateTimeOffset ExpiresAt => new(Interlocked.Read(ref _expiresAtTicks), TimeSpan.Zero);
+
+    /// <summary>The rule's cap on the lease's whole life: renewals never reach past it.</summary>
+    public DateTimeOffset MaxExpiresAt { get; }
 
     public int OpenTunnels => Volatile.Read(ref _openTunnels);
 
     public CancellationToken Ended => _ending.Token;
 
     public bool IsEnded => _ending.IsCancellationRequested;
+
+    /// <summary>Why the lease ended early (closed, revoked, policy changed); null while live or when it simply expired.</summary>
+    public string? EndReason { get; private set; }
 
     /// <summary>Claims one of the lease's connection slots; false when all are in use.</summary>
     public bool TryOpenTunnel()
@@ -62,16 +93,69 @@ internal sealed class Lease : IDisposable
     /// <summary>Numbers the lease's tunnels for logs: <c>lse_x/1</c>, <c>lse_x/2</c>, ...</summary>
     public long NextTunnelNumber() => Interlocked.Increment(ref _tunnelsStarted);
 
-    /// <summary>Why the lease ended early (revoked, policy changed); null while live or when it simply expired.</summary>
-    public string? EndReason { get; private set; }
+    /// <summary>
+    /// Moves expiry to <paramref name="ttl"/> from now, capped by <see cref="MaxExpiresAt"/>; false when the lease
+    /// has ended or is already at its cap.
+    /// </summary>
+    public bool TryExtend(TimeSpan ttl)
+    {
+        lock (_renewing)
+        {
+            var now = _time.GetUtcNow();
+            var target = now + ttl < MaxExpiresAt ? now + ttl : MaxExpiresAt;
+            if (IsEnded || target <= ExpiresAt)
+            {
+                return false;
+            }
+
+            Interlocked.Exchange(ref _expiresAtTicks, target.UtcTicks);
+            _expiry.Change(target - now, Timeout.InfiniteTimeSpan);
+            return !IsEnded;
+        }
+    }
+
+    /// <summary>
+    /// Records a proof's nonce; false if it was used before (a replayed proof) or too many are outstanding. A nonce
+    /// need only be remembered while its timestamp would still be accepted.
+    /// </summary>
+    public bool TryUseProofNonce(string nonce, DateTimeOffset proofTime)
+    {
+        var now = _time.GetUtcNow();
+        if (_proofNonces.Count >= MaxRememberedProofs)
+        {
+            foreach (var (old, until) in _proofNonces)
+            {
+                if (until < now.UtcTicks)
+                {
+                    _proofNonces.TryRemove(new KeyValuePair<string, long>(old, until));
+                }
+            }
+
+            if (_proofNonces.Count >= MaxRememberedProofs)
+            {
+                return false;
+            }
+        }
+
+        return _proofNonces.TryAdd(nonce, (proofTime + Protocol.LeaseProof.MaxClockDifference).UtcTicks);
+    }
 
     /// <summary>Ends the lease now: every tunnel of it is ended with <paramref name="reason"/>.</summary>
     public void End(string reason)
     {
-        EndReason ??= reason;
+        lock (_renewing)
+        {
+            EndReason ??= reason;
+        }
+
         _ending.Cancel();
     }
 
     /// <summary>Only at shutdown: tunnels hold <see cref="Ended"/> until they finish.</summary>
-    public void Dispose() => _ending.Dispose();
+    public void Dispose()
+    {
+        _expiry.Dispose();
+        SessionKey.Dispose();
+        _ending.Dispose();
+    }
 }

@@ -1,57 +1,85 @@
-using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
-using System.Text;
 using GitHubActionsPort.Broker.Auth;
+using GitHubActionsPort.Protocol;
 
 namespace GitHubActionsPort.Broker.Leases;
 
 /// <summary>
-/// The live leases. A lease token is 256 random bits handed to the agent once; the store keeps only its SHA-256,
-/// so neither a memory dump nor a log line holds a usable token.
+/// The live leases, and the check every lease-bearing call passes: a token this broker signed, naming a live lease,
+/// presented with a fresh proof signed by that lease's session key.
 /// </summary>
-internal sealed class LeaseStore(TimeProvider time) : IDisposable
+internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time) : IDisposable
 {
-    private const string TokenPrefix = "ghl_";
+    private readonly ConcurrentDictionary<string, Lease> _byId = new(StringComparer.Ordinal);
 
-    private readonly ConcurrentDictionary<string, Lease> _byTokenHash = new(StringComparer.Ordinal);
-
-    public int Count => _byTokenHash.Count;
+    public int Count => _byId.Count;
 
     /// <summary>The leases not yet ended.</summary>
-    public IEnumerable<Lease> Live => _byTokenHash.Values.Where(l => !l.IsEnded);
+    public IEnumerable<Lease> Live => _byId.Values.Where(l => !l.IsEnded);
 
-    public (Lease Lease, string Token) Grant(CallerIdentity caller, IReadOnlyCollection<string> targets, TimeSpan ttl, int maxConnections)
+    public (Lease Lease, string Token) Grant(
+        CallerIdentity caller, IReadOnlyCollection<string> targets, TimeSpan ttl, TimeSpan maxLifetime, int maxConnections, SessionKey sessionKey)
     {
-        var token = TokenPrefix + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32));
+        ArgumentNullException.ThrowIfNull(sessionKey);
         var id = "lse_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
-        var hash = Hash(token);
-        var lease = new Lease(id, caller, targets.ToHashSet(StringComparer.Ordinal), time.GetUtcNow() + ttl, maxConnections, time);
-        _byTokenHash[hash] = lease;
+        var lease = new Lease(id, caller, targets.ToHashSet(StringComparer.Ordinal), ttl, maxLifetime, maxConnections, sessionKey.Key, sessionKey.Thumbprint, time);
+        _byId[id] = lease;
         // Tunnels still hold the lease's token when it fires, so the lease is dropped here, not disposed.
-        lease.Ended.Register(() => _byTokenHash.TryRemove(new KeyValuePair<string, Lease>(hash, lease)));
-        return (lease, token);
+        lease.Ended.Register(() => _byId.TryRemove(new KeyValuePair<string, Lease>(id, lease)));
+        return (lease, tokens.Issue(lease));
     }
 
-    /// <summary>The live lease a token stands for, or null for an unknown, expired or revoked one.</summary>
-    public Lease? Find(string? token)
+    /// <summary>A new token for a lease whose expiry moved.</summary>
+    public string Reissue(Lease lease) => tokens.Issue(lease);
+
+    /// <summary>
+    /// The live lease a lease-bearing call stands for, or why not. The answer for an unknown, forged, edited or
+    /// expired token is the same, so the caller learns nothing about which.
+    /// </summary>
+    public async Task<(Lease? Lease, string? Failure)> AuthenticateAsync(string? token, string? proof, string method, string target)
     {
-        if (token is null || !token.StartsWith(TokenPrefix, StringComparison.Ordinal) || token.Length > 128)
+        var claims = await tokens.ValidateAsync(token).ConfigureAwait(false);
+        if (claims is not { } valid || !_byId.TryGetValue(valid.LeaseId, out var lease) || lease.IsEnded)
         {
-            return null;
+            return (null, "the lease is unknown or has ended; open a new session");
         }
 
-        return _byTokenHash.TryGetValue(Hash(token), out var lease) && !lease.IsEnded ? lease : null;
+        if (!string.Equals(valid.Thumbprint, lease.SessionKeyThumbprint, StringComparison.Ordinal))
+        {
+            return (null, "the lease token does not belong to this lease's session key");
+        }
+
+        if (!LeaseProof.TryParse(proof, out var unixMs, out var nonce, out var signature))
+        {
+            return (null, $"a lease-bearing call needs a valid '{LeaseProof.Header}' header signed with the session key");
+        }
+
+        var proofTime = DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
+        if ((proofTime - time.GetUtcNow()).Duration() > LeaseProof.MaxClockDifference)
+        {
+            return (null, "the proof of possession is stale or from the future; check the runner's clock");
+        }
+
+        if (!lease.SessionKey.VerifyData(LeaseProof.SignedBytes(method, lease.Id, target, unixMs, nonce), signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation))
+        {
+            return (null, "the proof of possession does not verify with the lease's session key");
+        }
+
+        if (!lease.TryUseProofNonce(nonce, proofTime))
+        {
+            return (null, "the proof of possession was already used");
+        }
+
+        return (lease, null);
     }
 
     public void Dispose()
     {
-        foreach (var lease in _byTokenHash.Values)
+        foreach (var lease in _byId.Values)
         {
             lease.End("the broker is stopping");
             lease.Dispose();
         }
     }
-
-    private static string Hash(string token) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 }

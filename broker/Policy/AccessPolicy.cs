@@ -1,13 +1,15 @@
+using System.Diagnostics.CodeAnalysis;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 
 namespace GitHubActionsPort.Broker.Policy;
 
 /// <summary>
-/// Deny by default: a target is reachable only through a rule whose every claim matches the caller's token.
-/// A request is granted whole or denied whole.
+/// Deny by default: a target is reachable only through a rule whose every check passes for the caller's token
+/// (<see cref="RuleEvaluation"/>). A request is granted whole or denied whole. Decisions use the policy in force
+/// (<see cref="PolicyStore"/>), which a configuration reload may replace between two calls.
 /// </summary>
-internal sealed class AccessPolicy(BrokerSettings settings)
+internal sealed class AccessPolicy(PolicyStore store)
 {
     /// <summary>Most targets one session may ask for.</summary>
     public const int MaxTargetsPerSession = 32;
@@ -17,6 +19,7 @@ internal sealed class AccessPolicy(BrokerSettings settings)
         ArgumentNullException.ThrowIfNull(caller);
         ArgumentNullException.ThrowIfNull(targets);
 
+        var settings = store.Current;
         var matching = settings.Rules.Where(rule => Matches(rule, caller)).ToList();
         var ttlCap = settings.Leases.MaxTtl;
         var maxConnections = int.MaxValue;
@@ -37,18 +40,21 @@ internal sealed class AccessPolicy(BrokerSettings settings)
             granting.AddRange(rules.Select(r => r.Name).Where(n => !granting.Contains(n)));
         }
 
+        if (granting.Count == 0)
+        {
+            return AccessDecision.Deny($"no target was requested by {caller.Describe()}");
+        }
+
         var ttl = Min(requestedTtl ?? settings.Leases.DefaultTtl, ttlCap);
         return new AccessDecision(true, null, ttl, maxConnections, granting);
     }
 
     /// <summary>Where a target lives, by the policy now in force: the broker alone maps names to addresses.</summary>
-    public bool TryGetTarget(string name, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out TargetAddress? address) =>
-        settings.Targets.TryGetValue(name, out address);
+    public bool TryGetTarget(string name, [NotNullWhen(true)] out TargetAddress? address) =>
+        store.Current.Targets.TryGetValue(name, out address);
 
-    /// <summary>The token comes from the rule's issuer, and every claim the rule lists is a string claim of it matching one of its patterns.</summary>
-    public static bool Matches(RuleSettings rule, CallerIdentity caller) =>
-        string.Equals(rule.Issuer, caller.Issuer, StringComparison.Ordinal) &&
-        rule.Claims.All(claim => caller.Claims.TryGetValue(claim.Key, out var value) && claim.Value.Any(p => p.IsMatch(value)));
+    /// <summary>Whether <paramref name="rule"/> admits <paramref name="caller"/>; see <see cref="RuleEvaluation.Matches"/>.</summary>
+    public static bool Matches(RuleSettings rule, CallerIdentity caller) => RuleEvaluation.Of(rule, caller).Matches;
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 }

@@ -20,6 +20,12 @@ public sealed class ClaimPattern
 
     public string Text { get; }
 
+    /// <summary>Whether the pattern holds <c>*</c> or <c>?</c>; without them it matches exactly its own text.</summary>
+    public bool HasWildcard => Text.AsSpan().IndexOfAny('*', '?') >= 0;
+
+    /// <summary>Whether the pattern is exactly <paramref name="value"/>, written out with no wildcard.</summary>
+    public bool IsLiterally(string value) => !HasWildcard && string.Equals(Text, value, StringComparison.Ordinal);
+
     /// <summary>Whether the value matches the whole pattern.</summary>
     public bool IsMatch(string value) => _regex.IsMatch(value);
 

@@ -6,6 +6,18 @@ internal sealed partial class BrokerService
 {
     private static partial class Log
     {
+        [LoggerMessage(10, LogLevel.Information, "Session {LeaseId} renewed until {ExpiresAt:u}", EventName = "SessionRenewed")]
+        public static partial void SessionRenewed(ILogger logger, string leaseId, DateTimeOffset expiresAt);
+
+        [LoggerMessage(11, LogLevel.Warning, "Renewal of session {LeaseId} refused: {Reason}", EventName = "RenewalRefused")]
+        public static partial void RenewalRefused(ILogger logger, string leaseId, string reason);
+
+        [LoggerMessage(12, LogLevel.Information, "Session {LeaseId} closed by the agent", EventName = "SessionClosed")]
+        public static partial void SessionClosed(ILogger logger, string leaseId);
+
+        [LoggerMessage(13, LogLevel.Warning, "{Method} from {Peer} refused: {Reason}", EventName = "LeaseRejected")]
+        public static partial void LeaseRejected(ILogger logger, string peer, string method, string reason);
+
         [LoggerMessage(1, LogLevel.Information, "Session {LeaseId} granted to {Caller} for {Targets} until {ExpiresAt:u} by rule {Rules}", EventName = "SessionGranted")]
         public static partial void SessionGranted(ILogger logger, string leaseId, string caller, string targets, DateTimeOffset expiresAt, string rules);
 
@@ -15,7 +27,9 @@ internal sealed partial class BrokerService
         [LoggerMessage(3, LogLevel.Warning, "Id-token from {Peer} rejected: {Reason}", EventName = "TokenRejected")]
         public static partial void TokenRejected(ILogger logger, string peer, string reason);
 
-        [LoggerMessage(4, LogLevel.Error, "Issuer keys unavailable: {Reason}", EventName = "IssuerUnavailable")]
+        // Warning, not Error: it repeats for every request while an issuer is down, and the outage itself is
+        // reported once, as an error, by the key fetch.
+        [LoggerMessage(4, LogLevel.Warning, "Issuer keys unavailable: {Reason}", EventName = "IssuerUnavailable")]
         public static partial void IssuerUnavailable(ILogger logger, string reason, Exception exception);
 
         [LoggerMessage(5, LogLevel.Information, "Tunnel {TunnelId} to {Target} opened from {Peer}", EventName = "TunnelOpened")]

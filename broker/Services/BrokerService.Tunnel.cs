@@ -12,11 +12,9 @@ internal sealed partial class BrokerService
 {
     public override async Task Tunnel(IAsyncStreamReader<TunnelFrame> requestStream, IServerStreamWriter<TunnelFrame> responseStream, ServerCallContext context)
     {
-        var lease = leases.Find(ReadLeaseToken(context.RequestHeaders))
-            ?? throw new RpcException(new Status(StatusCode.Unauthenticated, "the lease is unknown or has ended; open a new session"));
-
         // Only a name the lease covers, mapped by the broker's own configuration: never an address from the caller.
         var targetName = context.RequestHeaders.GetValue(WireLimits.TargetHeader) ?? string.Empty;
+        var lease = await AuthenticateLeaseAsync(context, nameof(Tunnel), targetName).ConfigureAwait(false);
         if (!lease.Targets.Contains(targetName) || !policy.TryGetTarget(targetName, out var address))
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"lease {lease.Id} does not cover target '{Truncate(targetName)}'"));
@@ -71,7 +69,8 @@ internal sealed partial class BrokerService
         catch (TargetUnreachableException ex)
         {
             Log.TargetUnreachable(logger, tunnelId, targetName, address.ToString(), ex.Message);
-            throw new RpcException(new Status(StatusCode.Unavailable, $"target '{targetName}' {ex.Message}"));
+            // A target the broker refuses on principle (a forbidden address) is not worth retrying; one that is down is.
+            throw new RpcException(new Status(ex.Refused ? StatusCode.PermissionDenied : StatusCode.Unavailable, $"target '{targetName}' {ex.Message}"));
         }
         catch (OperationCanceledException) when (tunnelEnds.IsCancellationRequested)
         {
@@ -118,16 +117,9 @@ internal sealed partial class BrokerService
     /// <summary>The status for a tunnel ended from the broker's side, or null when the agent itself went away.</summary>
     private RpcException? WhyCanceled(Lease lease, ServerCallContext context) =>
         context.CancellationToken.IsCancellationRequested ? null
-        : lease.IsEnded ? new RpcException(new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}"))
+        : lease.IsEnded ? new RpcException(new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}; open a new session"))
         : lifetime.ApplicationStopping.IsCancellationRequested ? new RpcException(new Status(StatusCode.Unavailable, "the broker is stopping"))
         : null;
-
-    private static string? ReadLeaseToken(Metadata headers)
-    {
-        var value = headers.GetValue("authorization");
-        var prefix = WireLimits.LeaseScheme + " ";
-        return value is not null && value.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? value[prefix.Length..].Trim() : null;
-    }
 
     private static string Truncate(string text) => text.Length <= 64 ? text : text[..64] + "...";
 }

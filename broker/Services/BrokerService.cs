@@ -2,6 +2,7 @@ using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Broker.Leases;
+using Lease = GitHubActionsPort.Broker.Leases.Lease;
 using GitHubActionsPort.Broker.Policy;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol.V1;
@@ -24,32 +25,12 @@ internal sealed partial class BrokerService(
 {
     public override async Task<OpenSessionResponse> OpenSession(OpenSessionRequest request, ServerCallContext context)
     {
-        var peer = context.Peer;
         var targets = ReadTargets(request);
         TimeSpan? ttl = request.Ttl is null ? null : ReadTtl(request.Ttl);
+        var sessionKey = SessionKey.TryRead(request.SessionPublicKey.Span)
+            ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "the session key is missing or is not an ECDSA P-256 public key; this agent is too old for this broker"));
 
-        CallerIdentity caller;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
-        deadline.CancelAfter(settings.Transport.SessionTimeout);
-        try
-        {
-            caller = await tokens.ValidateAsync(request.IdToken, deadline.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
-        {
-            throw new RpcException(new Status(StatusCode.Unavailable, "the broker could not check the id-token in time; try again"));
-        }
-        catch (TokenRejectedException ex)
-        {
-            Log.TokenRejected(logger, peer, ex.Message);
-            throw new RpcException(new Status(StatusCode.Unauthenticated, "id-token rejected: " + ex.Message));
-        }
-        catch (IssuerUnavailableException ex)
-        {
-            Log.IssuerUnavailable(logger, ex.Message, ex);
-            throw new RpcException(new Status(StatusCode.Unavailable, "the broker cannot check id-tokens right now: its issuer's signing keys are unavailable"));
-        }
-
+        var caller = await ValidateIdTokenAsync(request.IdToken, context).ConfigureAwait(false);
         var decision = policy.Decide(caller, targets, ttl);
         if (!decision.Allowed)
         {
@@ -57,22 +38,121 @@ internal sealed partial class BrokerService(
             throw new RpcException(new Status(StatusCode.PermissionDenied, decision.Reason!));
         }
 
-        var (lease, token) = leases.Grant(caller, targets, decision.Ttl, decision.MaxConnections);
+        // The rule's cap on the lease's whole life, renewals included: the decision for an unbounded request.
+        var maxLifetime = policy.Decide(caller, targets, TimeSpan.MaxValue).Ttl;
+        var (lease, token) = leases.Grant(caller, targets, decision.Ttl, maxLifetime, decision.MaxConnections, sessionKey);
         Log.SessionGranted(logger, lease.Id, caller.Describe(), string.Join(',', targets), lease.ExpiresAt, string.Join(',', decision.Rules));
-
-        return new OpenSessionResponse
-        {
-            Lease = new Protocol.V1.Lease
-            {
-                LeaseId = lease.Id,
-                Token = token,
-                Targets = { lease.Targets.Order(StringComparer.Ordinal) },
-                ExpiresAt = Timestamp.FromDateTimeOffset(lease.ExpiresAt),
-                MaxConnections = lease.MaxConnections,
-                Ttl = Duration.FromTimeSpan(decision.Ttl),
-            },
-        };
+        return Response(lease, token);
     }
+
+    public override async Task<OpenSessionResponse> RenewSession(RenewSessionRequest request, ServerCallContext context)
+    {
+        var lease = await AuthenticateLeaseAsync(context, nameof(RenewSession), string.Empty).ConfigureAwait(false);
+        TimeSpan? ttl = request.Ttl is null ? null : ReadTtl(request.Ttl);
+        var caller = await ValidateIdTokenAsync(request.IdToken, context).ConfigureAwait(false);
+        if (!IsSameJob(caller, lease.Caller))
+        {
+            Log.RenewalRefused(logger, lease.Id, "the id-token belongs to another job");
+            throw new RpcException(new Status(StatusCode.PermissionDenied, $"lease {lease.Id} was granted to another job; a renewal needs that job's own id-token"));
+        }
+
+        // The identity must still pass the policy now, which may have changed since the grant.
+        var decision = policy.Decide(caller, lease.Targets, ttl);
+        if (!decision.Allowed)
+        {
+            Log.RenewalRefused(logger, lease.Id, decision.Reason!);
+            throw new RpcException(new Status(StatusCode.PermissionDenied, decision.Reason!));
+        }
+
+        var lifetimeEnd = lease.GrantedAt + policy.Decide(caller, lease.Targets, TimeSpan.MaxValue).Ttl;
+        var extension = Min(decision.Ttl, lifetimeEnd - time.GetUtcNow());
+        if (extension <= TimeSpan.Zero || !lease.TryExtend(extension))
+        {
+            Log.RenewalRefused(logger, lease.Id, "the lease is at its maximum life");
+            throw new RpcException(new Status(StatusCode.FailedPrecondition, $"lease {lease.Id} has reached its maximum life (it ends at {lease.ExpiresAt:u}); open a new session"));
+        }
+
+        Log.SessionRenewed(logger, lease.Id, lease.ExpiresAt);
+        return Response(lease, leases.Reissue(lease));
+    }
+
+    public override async Task<CloseSessionResponse> CloseSession(CloseSessionRequest request, ServerCallContext context)
+    {
+        var lease = await AuthenticateLeaseAsync(context, nameof(CloseSession), string.Empty).ConfigureAwait(false);
+        lease.End("closed by the agent");
+        Log.SessionClosed(logger, lease.Id);
+        return new CloseSessionResponse();
+    }
+
+    /// <summary>Checks an id-token, turning each way it can fail into the status the job can act on.</summary>
+    private async Task<CallerIdentity> ValidateIdTokenAsync(string idToken, ServerCallContext context)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken);
+        deadline.CancelAfter(settings.Transport.SessionTimeout);
+        try
+        {
+            return await tokens.ValidateAsync(idToken, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the broker could not check the id-token in time; try again"));
+        }
+        catch (TokenRejectedException ex)
+        {
+            Log.TokenRejected(logger, context.Peer, ex.Message);
+            throw new RpcException(new Status(StatusCode.Unauthenticated, "id-token rejected: " + ex.Message));
+        }
+        catch (IssuerUnavailableException ex)
+        {
+            Log.IssuerUnavailable(logger, ex.Message, ex);
+            throw new RpcException(new Status(StatusCode.Unavailable, "the broker cannot check id-tokens right now: its issuer's signing keys are unavailable"));
+        }
+    }
+
+    /// <summary>The live lease a lease-bearing call stands for, proven by the session key; else Unauthenticated.</summary>
+    private async Task<Lease> AuthenticateLeaseAsync(ServerCallContext context, string method, string target)
+    {
+        var authorization = context.RequestHeaders.GetValue("authorization");
+        var prefix = WireLimits.LeaseScheme + " ";
+        var token = authorization is not null && authorization.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? authorization[prefix.Length..].Trim() : null;
+        var (lease, failure) = await leases.AuthenticateAsync(token, context.RequestHeaders.GetValue(LeaseProof.Header), method, target).ConfigureAwait(false);
+        if (lease is null)
+        {
+            Log.LeaseRejected(logger, context.Peer, method, failure!);
+            throw new RpcException(new Status(StatusCode.Unauthenticated, failure!));
+        }
+
+        return lease;
+    }
+
+    /// <summary>The same workflow run (and attempt) of the same subject: a renewal cannot move a lease to another job.</summary>
+    private static bool IsSameJob(CallerIdentity renewing, CallerIdentity granted) =>
+        renewing.Issuer == granted.Issuer
+        && renewing.Subject == granted.Subject
+        && SameOptionalClaim(renewing, granted, "run_id")
+        && SameOptionalClaim(renewing, granted, "run_attempt");
+
+    private static bool SameOptionalClaim(CallerIdentity a, CallerIdentity b, string claim) =>
+        a.Claims.GetValueOrDefault(claim) == b.Claims.GetValueOrDefault(claim);
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private OpenSessionResponse Response(Lease lease, string token) => Response(lease, token, time.GetUtcNow());
+
+    private static OpenSessionResponse Response(Lease lease, string token, DateTimeOffset now) => new()
+    {
+        Lease = new Protocol.V1.Lease
+        {
+            LeaseId = lease.Id,
+            Token = token,
+            Targets = { lease.Targets.Order(StringComparer.Ordinal) },
+            ExpiresAt = Timestamp.FromDateTimeOffset(lease.ExpiresAt),
+            MaxExpiresAt = Timestamp.FromDateTimeOffset(lease.MaxExpiresAt),
+            MaxConnections = lease.MaxConnections,
+            // Time left, not a point in time: the agent's timer must not depend on its clock agreeing with ours.
+            Ttl = Duration.FromTimeSpan(lease.ExpiresAt - now),
+        },
+    };
 
     private static string[] ReadTargets(OpenSessionRequest request)
     {

@@ -18,8 +18,8 @@ public sealed class LogSink : ILoggerProvider
 
     public ILogger CreateLogger(string categoryName) => new SinkLogger(this, categoryName);
 
-    /// <summary>The first record, past or future, that matches.</summary>
-    public Task<LogEntry> WaitForAsync(Func<LogEntry, bool> match) => _entries.WaitForAsync(match);
+    /// <summary>The <paramref name="occurrence"/>-th record, past or future, that matches (the first by default).</summary>
+    public Task<LogEntry> WaitForAsync(Func<LogEntry, bool> match, int occurrence = 1) => _entries.WaitForAsync(match, occurrence);
 
     public IEnumerable<LogEntry> Errors => Entries.Where(e => e.Level >= LogLevel.Error);
 

@@ -211,10 +211,131 @@ public sealed class AccessPolicyTests
         Assert.That(rightIssuer.Allowed, Is.True);
     }
 
+    [Test]
+    public void RuleOfSeveralIssuers_AdmitsEachOfThem()
+    {
+        var rule = Rule("deploy", ["db"], ("repository", ["acme/app"])) with { Issuers = [GitHubIssuer, OtherIssuer] };
+
+        Assert.That(AccessPolicy.Matches(rule, CallerOf(GitHubIssuer, ("repository", "acme/app"))), Is.True);
+        Assert.That(AccessPolicy.Matches(rule, CallerOf(OtherIssuer, ("repository", "acme/app"))), Is.True);
+        Assert.That(AccessPolicy.Matches(rule, CallerOf("https://third.example", ("repository", "acme/app"))), Is.False);
+    }
+
+    [TestCase("refs/heads/wip/x", ExpectedResult = false, TestName = "NotClaims_MatchingValue_ExcludesTheToken")]
+    [TestCase("refs/heads/main", ExpectedResult = true, TestName = "NotClaims_OtherValue_DoesNotExclude")]
+    [TestCase("refs/heads/wip", ExpectedResult = true, TestName = "NotClaims_PatternIsAnchored_LikeClaims")]
+    public bool NotClaims_ExcludeMatchingTokens(string gitRef) =>
+        AccessPolicy.Matches(WithNotClaims(Rule("r", ["db"], ("repository", ["acme/app"])), ("ref", ["refs/heads/wip/**", "refs/heads/tmp"])), Caller(("repository", "acme/app"), ("ref", gitRef)));
+
+    [Test]
+    public void NotClaims_MissingClaim_DoesNotExclude()
+    {
+        var rule = WithNotClaims(Rule("r", ["db"], ("repository", ["acme/app"])), ("environment", ["**"]));
+
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"))), Is.True);
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("environment", "sandbox"))), Is.False);
+    }
+
+    [Test]
+    public void NotClaims_AnyListedClaimMatching_Excludes()
+    {
+        var rule = WithNotClaims(Rule("r", ["db"], ("repository", ["acme/app"])), ("ref", ["refs/heads/wip/**"]), ("actor", ["dependabot[bot]"]));
+
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("ref", "refs/heads/main"), ("actor", "dependabot[bot]"))), Is.False);
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("ref", "refs/heads/main"), ("actor", "octocat"))), Is.True);
+    }
+
+    [TestCase("pull_request")]
+    [TestCase("pull_request_target")]
+    [TestCase("workflow_run")]
+    [TestCase("issue_comment")]
+    public void ForkOrCrossRefEvent_RuleSilentOnEvents_DoesNotMatch(string eventName)
+    {
+        var rule = Rule("r", ["db"], ("repository", ["acme/app"]), ("ref", ["refs/heads/main"]));
+
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("ref", "refs/heads/main"), ("event_name", eventName))), Is.False);
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("ref", "refs/heads/main"), ("event_name", "push"))), Is.True);
+    }
+
+    [TestCase("*", ExpectedResult = false, TestName = "ForkEvent_RuleEventWildcard_DoesNotCount")]
+    [TestCase("pull_*", ExpectedResult = false, TestName = "ForkEvent_RuleEventPrefixWildcard_DoesNotCount")]
+    [TestCase("pull_request_targe?", ExpectedResult = false, TestName = "ForkEvent_RuleEventQuestionMark_DoesNotCount")]
+    [TestCase("**", ExpectedResult = false, TestName = "ForkEvent_RuleEventDoubleStar_DoesNotCount")]
+    [TestCase("pull_request", ExpectedResult = false, TestName = "ForkEvent_RuleListingAnotherForkEvent_DoesNotCount")]
+    [TestCase("pull_request_target", ExpectedResult = true, TestName = "ForkEvent_RuleListingItByName_Matches")]
+    public bool ForkEvent_IsAdmittedOnlyWhenListedLiterally(string eventPattern) =>
+        AccessPolicy.Matches(
+            Rule("r", ["db"], ("repository", ["acme/app"]), ("event_name", ["push", eventPattern])),
+            Caller(("repository", "acme/app"), ("event_name", "pull_request_target")));
+
+    [Test]
+    public void ForkEventDenial_NamesTargetAndIdentityWithEvent_NotThePolicy()
+    {
+        var policy = Policy(Rule("main-only", ["db"], ("repository", ["acme/app"]), ("ref", ["refs/heads/main"])));
+
+        var decision = policy.Decide(Caller(("repository", "acme/app"), ("ref", "refs/heads/main"), ("event_name", "pull_request_target")), ["db"], null);
+
+        Assert.That(decision.Allowed, Is.False);
+        Assert.That(decision.Reason, Does.Contain("'db'").And.Contain("repository=acme/app").And.Contain("event_name=pull_request_target"));
+        Assert.That(decision.Reason, Does.Not.Contain("main-only"));
+    }
+
+    [Test]
+    public void Evaluation_ReportsEachCheck()
+    {
+        var rule = WithNotClaims(Rule("r", ["db"], ("repository", ["acme/*"]), ("ref", ["refs/heads/main"])), ("actor", ["mallory"]));
+
+        var evaluation = RuleEvaluation.Of(rule, Caller(("repository", "acme/app"), ("actor", "mallory"), ("event_name", "push")));
+
+        Assert.That(evaluation.Matches, Is.False);
+        Assert.That(evaluation.IssuerMatches, Is.True);
+        Assert.That(evaluation.Claims.Single(c => c.Claim == "repository"), Is.EqualTo(new ClaimCheck("repository", "acme/app", rule.Claims["repository"], true)));
+        Assert.That(evaluation.Claims.Single(c => c.Claim == "ref").Value, Is.Null, "a missing claim has no value");
+        Assert.That(evaluation.Claims.Single(c => c.Claim == "ref").Matched, Is.False);
+        Assert.That(evaluation.NotClaims.Single().Matched, Is.True);
+        Assert.That(evaluation.Event, Is.EqualTo(new EventCheck("push", false, true)));
+    }
+
+    [Test]
+    public void ReplacedPolicy_IsUsedByTheNextDecision_AndTargetLookup()
+    {
+        var store = new PolicyStore(Settings(Rule("deploy", ["db"], ("repository", ["acme/app"]))));
+        var policy = new AccessPolicy(store);
+        Assert.That(policy.Decide(AcmeAppMain, ["db"], null).Allowed, Is.True);
+
+        store.Replace(store.Current with
+        {
+            Targets = new Dictionary<string, TargetAddress> { ["db"] = new("db2.internal", 5433) },
+            Rules = [Rule("other", ["db"], ("repository", ["acme/other"]))],
+        });
+
+        Assert.That(policy.Decide(AcmeAppMain, ["db"], null).Allowed, Is.False);
+        Assert.That(policy.TryGetTarget("db", out var address), Is.True);
+        Assert.That(address, Is.EqualTo(new TargetAddress("db2.internal", 5433)));
+    }
+
+    [Test]
+    public void UnboundedTtlRequest_IsCappedByTheRule()
+    {
+        var decision = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"]), maxTtl: TimeSpan.FromMinutes(30))).Decide(AcmeAppMain, ["db"], TimeSpan.MaxValue);
+
+        Assert.That(decision.Ttl, Is.EqualTo(TimeSpan.FromMinutes(30)));
+    }
+
+    [Test]
+    public void EmptyRequest_IsDenied()
+    {
+        var decision = Policy(Rule("deploy", ["db"], ("repository", ["acme/app"]))).Decide(AcmeAppMain, [], null);
+
+        Assert.That(decision.Allowed, Is.False);
+    }
+
     private const string GitHubIssuer = "https://token.actions.githubusercontent.com";
     private const string OtherIssuer = "https://ghes.example.com/_services/token";
 
-    private static AccessPolicy Policy(params RuleSettings[] rules) => new(new BrokerSettings
+    private static AccessPolicy Policy(params RuleSettings[] rules) => new(new PolicyStore(Settings(rules)));
+
+    private static BrokerSettings Settings(params RuleSettings[] rules) => new()
     {
         Issuers =
         [
@@ -229,7 +350,12 @@ public sealed class AccessPolicyTests
         },
         Rules = rules,
         Leases = new LeaseSettings { DefaultTtl = DefaultTtl, MaxTtl = LeasesMaxTtl },
-    });
+    };
+
+    private static RuleSettings WithNotClaims(RuleSettings rule, params (string Claim, string[] Patterns)[] notClaims) => rule with
+    {
+        NotClaims = notClaims.ToDictionary(c => c.Claim, c => (IReadOnlyList<ClaimPattern>)c.Patterns.Select(Parse).ToList()),
+    };
 
     private static RuleSettings Rule(string name, string[] targets, params (string Claim, string[] Patterns)[] claims) =>
         Rule(name, targets, claims, null, 16);
@@ -240,7 +366,7 @@ public sealed class AccessPolicyTests
     private static RuleSettings Rule(string name, string[] targets, (string Claim, string[] Patterns)[] claims, TimeSpan? maxTtl, int maxConnections) => new()
     {
         Name = name,
-        Issuer = GitHubIssuer,
+        Issuers = [GitHubIssuer],
         Targets = targets,
         Claims = claims.ToDictionary(c => c.Claim, c => (IReadOnlyList<ClaimPattern>)c.Patterns.Select(Parse).ToList()),
         MaxTtl = maxTtl,

@@ -54,8 +54,49 @@ public sealed class BrokerConfigurationTests
         yield return Case("MaxTunnelsZero_NamesTheKey", c => c["Broker:Transport:MaxTunnels"] = "0", "Broker:Transport:MaxTunnels");
         yield return Case("LeasesMaxTtlBeyondThirtyDays_NamesTheKey", c => c["Broker:Leases:MaxTtl"] = "31.00:00:00", "Broker:Leases:MaxTtl", "30 days");
         yield return Case("SameIssuerTwice_NamesTheSecondIssuerKey", c => c["Broker:Issuers:1:Issuer"] = c["Broker:Issuers:0:Issuer"], "Broker:Issuers:1:Issuer", "twice");
-        yield return Case("RuleWithoutIssuer_WhenTwoIssuers_NamesTheRuleIssuerKey", c => c.Remove("Broker:Rules:0:Issuer"), "Broker:Rules:0", "Issuer", "more than one issuer");
+        yield return Case("RuleWithoutIssuer_WhenRuleIssuersRequired_NamesTheRuleIssuerKey", c =>
+        {
+            c.Remove("Broker:Rules:0:Issuer");
+            c["Broker:RequireRuleIssuers"] = "true";
+        }, "Broker:Rules:0", "Issuer", "RequireRuleIssuers");
+        yield return Case("RequireRuleIssuersNotABoolean_NamesTheKey", c => c["Broker:RequireRuleIssuers"] = "yes", "Broker:RequireRuleIssuers", "true or false");
         yield return Case("RuleIssuerNotConfigured_NamesTheRuleIssuerKey", c => c["Broker:Rules:0:Issuer"] = "https://elsewhere.example", "Broker:Rules:0", "Issuer", "not one of Broker:Issuers");
+        yield return Case("RuleIssuerListWithOneNotConfigured_NamesThatIssuer", c =>
+        {
+            c.Remove("Broker:Rules:0:Issuer");
+            c["Broker:Rules:0:Issuer:0"] = "https://token.actions.githubusercontent.com";
+            c["Broker:Rules:0:Issuer:1"] = "https://elsewhere.example";
+        }, "Broker:Rules:0", "Issuer", "'https://elsewhere.example'", "not one of Broker:Issuers");
+        yield return Case("RuleIssuerEmpty_NamesTheRuleIssuerKey", c => c["Broker:Rules:0:Issuer"] = "", "Broker:Rules:0", "Issuer", "empty");
+        yield return Case("NotClaimsTripleStarGlob_NamesTheNotClaimKey", c => c["Broker:Rules:0:NotClaims:ref"] = "refs/***", "Broker:Rules:0", "NotClaims:ref", "'***'");
+        yield return Case("RuleWithOnlyNotClaims_NamesTheRuleAndClaims", c =>
+        {
+            RemoveUnder(c, "Broker:Rules:0:Claims");
+            c["Broker:Rules:0:NotClaims:ref"] = "refs/heads/wip/**";
+        }, "Broker:Rules:0", "Claims", "at least one claim");
+        yield return Case("RuleKeyMisspelt_NamesTheUnknownKey", c => c["Broker:Rules:0:NotClaim:ref"] = "refs/heads/wip/**", "Broker:Rules:0", "NotClaim", "unknown key");
+        yield return Case("TargetObjectWithoutAddress_NamesTheAddressKey", c =>
+        {
+            c.Remove("Broker:Targets:db");
+            c["Broker:Targets:db:AllowPrivateAddresses"] = "true";
+        }, "Broker:Targets:db:Address", "required");
+        yield return Case("TargetObjectAddressWithoutPort_NamesTheAddressKey", c =>
+        {
+            c.Remove("Broker:Targets:db");
+            c["Broker:Targets:db:Address"] = "db.internal";
+        }, "Broker:Targets:db:Address", "HOST:PORT");
+        yield return Case("TargetAllowPrivateAddressesNotABoolean_NamesTheKey", c =>
+        {
+            c.Remove("Broker:Targets:db");
+            c["Broker:Targets:db:Address"] = "db.internal:5432";
+            c["Broker:Targets:db:AllowPrivateAddresses"] = "sometimes";
+        }, "Broker:Targets:db:AllowPrivateAddresses", "true or false");
+        yield return Case("TargetObjectKeyMisspelt_NamesTheUnknownKey", c =>
+        {
+            c.Remove("Broker:Targets:db");
+            c["Broker:Targets:db:Address"] = "db.internal:5432";
+            c["Broker:Targets:db:AllowPrivateAddress"] = "true";
+        }, "Broker:Targets:db:AllowPrivateAddress", "unknown key");
     }
 
     [TearDown]
@@ -150,6 +191,99 @@ public sealed class BrokerConfigurationTests
         Assert.That(settings.Transport.ConnectionWindowSize, Is.EqualTo(16 * 1024 * 1024));
         Assert.That(settings.Transport.StreamWindowSize, Is.EqualTo(4 * 1024 * 1024));
         Assert.That(settings.Transport.MaxStreamsPerConnection, Is.EqualTo(100));
+    }
+
+    [Test]
+    public void RuleWithoutIssuer_JudgesEveryConfiguredIssuer_AndIsMarkedDefaulted()
+    {
+        var configuration = ValidConfiguration();
+        configuration.Remove("Broker:Rules:0:Issuer");
+
+        var rule = Read(configuration).Rules.Single();
+
+        Assert.That(rule.Issuers, Is.EqualTo(new List<string> { "https://token.actions.githubusercontent.com", "http://127.0.0.1:5555" }));
+        Assert.That(rule.IssuerDefaulted, Is.True);
+        Assert.That(rule.Key, Is.EqualTo("Broker:Rules:0"));
+    }
+
+    [Test]
+    public void RuleIssuer_MayBeAList()
+    {
+        var configuration = ValidConfiguration();
+        configuration.Remove("Broker:Rules:0:Issuer");
+        configuration["Broker:Rules:0:Issuer:0"] = "http://127.0.0.1:5555";
+        configuration["Broker:Rules:0:Issuer:1"] = "https://token.actions.githubusercontent.com";
+
+        var rule = Read(configuration).Rules.Single();
+
+        Assert.That(rule.Issuers, Is.EqualTo(new List<string> { "http://127.0.0.1:5555", "https://token.actions.githubusercontent.com" }));
+        Assert.That(rule.IssuerDefaulted, Is.False);
+    }
+
+    [Test]
+    public void RuleIssuer_NamedOnce_IsNotDefaulted()
+    {
+        var rule = Read(ValidConfiguration()).Rules.Single();
+
+        Assert.That(rule.Issuers, Is.EqualTo(new List<string> { "https://token.actions.githubusercontent.com" }));
+        Assert.That(rule.IssuerDefaulted, Is.False);
+    }
+
+    [Test]
+    public void NotClaims_ReadBackAsWritten_OneOrAList()
+    {
+        var configuration = ValidConfiguration();
+        configuration["Broker:Rules:0:NotClaims:ref:0"] = "refs/heads/wip/**";
+        configuration["Broker:Rules:0:NotClaims:ref:1"] = "refs/heads/tmp-*";
+        configuration["Broker:Rules:0:NotClaims:actor"] = "dependabot[bot]";
+
+        var rule = Read(configuration).Rules.Single();
+
+        Assert.That(rule.NotClaims.Keys, Is.EquivalentTo(new List<string> { "ref", "actor" }));
+        Assert.That(rule.NotClaims["ref"].Select(p => p.Text), Is.EqualTo(new List<string> { "refs/heads/wip/**", "refs/heads/tmp-*" }));
+        Assert.That(rule.NotClaims["actor"].Select(p => p.Text), Is.EqualTo(new List<string> { "dependabot[bot]" }));
+    }
+
+    [Test]
+    public void TargetAsObject_ReadsAddressAndAllowPrivateAddresses_AndAStringTargetAllowsNone()
+    {
+        var configuration = ValidConfiguration();
+        configuration["Broker:Targets:local:Address"] = "localhost:8080";
+        configuration["Broker:Targets:local:AllowPrivateAddresses"] = "true";
+        configuration["Broker:Targets:plain:Address"] = "plain.internal:80";
+
+        var targets = Read(configuration).Targets;
+
+        Assert.That(targets["local"], Is.EqualTo(new TargetAddress("localhost", 8080) { AllowPrivateAddresses = true }));
+        Assert.That(targets["plain"], Is.EqualTo(new TargetAddress("plain.internal", 80)));
+        Assert.That(targets["db"].AllowPrivateAddresses, Is.False);
+        Assert.That(targets["db"].LiteralAddress, Is.Null, "a host name is resolved at dial time");
+        Assert.That(targets["api"].LiteralAddress, Is.EqualTo(System.Net.IPAddress.Parse("fd00::1")), "a literal address is dialled as written");
+    }
+
+    [Test]
+    public async Task BrokerProcess_DevMode_ConfigRuleWithoutIssuer_ExitsWithConfigurationError_NamingTheRule()
+    {
+        var configuration = ValidConfiguration();
+        configuration.Remove("Broker:Rules:0:Issuer");
+        var file = JsonFile(configuration);
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["dev", "--config", file, "--urls", "http://127.0.0.1:0"]);
+
+        Assert.That(exitCode, Is.EqualTo(2), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Rules:0 (deploy-db):Issuer").And.Contains("development issuer"));
+    }
+
+    [Test]
+    public async Task BrokerProcess_DevMode_ConfigRuleNamingItsIssuer_Starts()
+    {
+        var file = JsonFile(ValidConfiguration());
+        await using var broker = BrokerProcess.Start(["dev", "--config", file, "--urls", "http://127.0.0.1:0", "--target", "echo=127.0.0.1:9"]);
+
+        var listening = await broker.WaitForOutputAsync(line => line.StartsWith("listening ", StringComparison.Ordinal));
+
+        Assert.That(listening, Does.StartWith("listening http://127.0.0.1:"));
+        await broker.TerminateAsync();
     }
 
     [Test]

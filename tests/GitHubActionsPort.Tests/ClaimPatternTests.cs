@@ -64,6 +64,19 @@ public sealed class ClaimPatternTests
         Assert.That(Parse("acme/app*").ToString(), Is.EqualTo("acme/app*"));
     }
 
+    [TestCase("pull_request_target", "pull_request_target", ExpectedResult = true, TestName = "IsLiterally_SameTextWithoutWildcard")]
+    [TestCase("pull_*", "pull_request", ExpectedResult = false, TestName = "IsLiterally_StarNeverCounts")]
+    [TestCase("pull_request_targe?", "pull_request_target", ExpectedResult = false, TestName = "IsLiterally_QuestionMarkNeverCounts")]
+    [TestCase("**", "push", ExpectedResult = false, TestName = "IsLiterally_DoubleStarNeverCounts")]
+    [TestCase("Pull_Request", "pull_request", ExpectedResult = false, TestName = "IsLiterally_IsCaseSensitive")]
+    public bool IsLiterally(string pattern, string value) => Parse(pattern).IsLiterally(value);
+
+    [TestCase("repo:acme/app:ref:refs/heads/main", ExpectedResult = false)]
+    [TestCase("repo:acme/*:ref:refs/heads/main", ExpectedResult = true)]
+    [TestCase("repo:acme/app:environment:prod-?", ExpectedResult = true)]
+    [TestCase("repo:acme/app:**", ExpectedResult = true)]
+    public bool HasWildcard(string pattern) => Parse(pattern).HasWildcard;
+
     private static ClaimPattern Parse(string text)
     {
         Assert.That(ClaimPattern.TryParse(text, out var pattern, out var error), Is.True, error);

@@ -1,0 +1,7 @@
+namespace GitHubActionsPort.Broker.Hosting;
+
+/// <summary>The flags of <c>ghaport-broker policy explain</c>.</summary>
+/// <param name="TokenFile">File holding the id-token, or <c>-</c> for standard input.</param>
+/// <param name="Targets">Targets to decide for (<c>--targets a,b</c>); null for every target a matching rule opens.</param>
+/// <param name="Verify">Check signature, audience and lifetime against the issuer (false with <c>--no-verify</c>).</param>
+internal sealed record ExplainArguments(string TokenFile, IReadOnlyList<string>? Targets, bool Verify);

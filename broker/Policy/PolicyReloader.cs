@@ -1,0 +1,187 @@
+using System.Text;
+using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Broker.Leases;
+using Microsoft.Extensions.Primitives;
+
+namespace GitHubActionsPort.Broker.Policy;
+
+/// <summary>
+/// Keeps the policy in step with the configuration file. On each change it re-reads the <c>Broker</c> section: a
+/// valid one puts its targets, rules and lease lengths in force at once (issuers and transport are wired into
+/// the running host, so a change to them waits for a restart, with a warning); an invalid one is rejected whole
+/// with an error, and the policy in force stays. After a swap every live lease is judged again and ended if the
+/// new policy would not grant it. Logs the risky rules of every policy it puts in force, the first included.
+/// </summary>
+internal sealed class PolicyReloader(
+    IConfiguration configuration,
+    PolicyStore store,
+    AccessPolicy policy,
+    LeaseStore leases,
+    TimeProvider time,
+    ILogger<PolicyReloader> logger) : IHostedService, IDisposable
+{
+    /// <summary>
+    /// A session decided under the old policy may be granted just after the swap; judging the leases once more a
+    /// moment later ends it too.
+    /// </summary>
+    private static readonly TimeSpan SecondLook = TimeSpan.FromSeconds(1);
+
+    internal const string LeaseEndReason = "the policy no longer permits it";
+
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _stopping = new();
+    private IDisposable? _watch;
+    private string? _lastSeen;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        foreach (var risk in PolicyRisks.Of(store.Current))
+        {
+            PolicyLog.Risk(logger, risk);
+        }
+
+        // No fingerprint yet: the file may have changed since the host read it, so the first change is always read.
+        _watch = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _watch?.Dispose();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        _watch?.Dispose();
+        _stopping.Dispose();
+    }
+
+    /// <summary>Re-reads the configuration and, if it is valid and changed, puts it in force.</summary>
+    internal void Reload()
+    {
+        try
+        {
+            lock (_gate)
+            {
+                if (!TryApply())
+                {
+                    return;
+                }
+            }
+
+            EndLeasesNoLongerPermitted();
+            _ = LookAgainAsync();
+        }
+        catch (Exception ex)
+        {
+            // The file watcher's thread calls this: a failure must be logged, never lost or fatal.
+            PolicyLog.PolicyReloadFailed(logger, ex);
+        }
+    }
+
+    private bool TryApply()
+    {
+        // Checked first: a file that failed to parse still shows its last good contents, which look unchanged.
+        foreach (var file in ConfigFiles())
+        {
+            if (file.LastError is { } error)
+            {
+                PolicyLog.ConfigFileUnusable(logger, file.FilePath, "is not valid JSON: " + (error.InnerException ?? error).Message);
+                return false;
+            }
+
+            if (file.LostItsData)
+            {
+                PolicyLog.ConfigFileUnusable(logger, file.FilePath, "is missing or empty");
+                return false;
+            }
+        }
+
+        // One save can raise several change events; the same text is not news.
+        var seen = Fingerprint();
+        if (seen == _lastSeen)
+        {
+            return false;
+        }
+
+        _lastSeen = seen;
+        BrokerSettings next;
+        try
+        {
+            next = BrokerSettingsReader.Read(configuration);
+        }
+        catch (BrokerConfigurationException ex)
+        {
+            PolicyLog.PolicyReloadRejected(logger, string.Join(" | ", ex.Errors));
+            return false;
+        }
+
+        var running = store.Current;
+        if (!SameIssuers(running.Issuers, next.Issuers))
+        {
+            PolicyLog.RestartRequired(logger, "Broker:Issuers");
+        }
+
+        if (running.Transport != next.Transport)
+        {
+            PolicyLog.RestartRequired(logger, "Broker:Transport");
+        }
+
+        store.Replace(running with { Targets = next.Targets, Rules = next.Rules, Leases = next.Leases });
+        PolicyLog.PolicyReloaded(logger, next.Rules.Count, next.Targets.Count);
+        foreach (var risk in PolicyRisks.Of(next))
+        {
+            PolicyLog.Risk(logger, risk);
+        }
+
+        return true;
+    }
+
+    private void EndLeasesNoLongerPermitted()
+    {
+        foreach (var lease in leases.Live.ToList())
+        {
+            if (!policy.Decide(lease.Caller, lease.Targets, null).Allowed)
+            {
+                lease.End(LeaseEndReason);
+                PolicyLog.LeaseEndedByPolicy(logger, lease.Id, lease.Caller.Describe(), string.Join(',', lease.Targets.Order(StringComparer.Ordinal)));
+            }
+        }
+    }
+
+    private async Task LookAgainAsync()
+    {
+        try
+        {
+            await Task.Delay(SecondLook, time, _stopping.Token).ConfigureAwait(false);
+            EndLeasesNoLongerPermitted();
+        }
+        catch (OperationCanceledException)
+        {
+            // The broker is stopping; its leases end with it.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed while waiting: the same.
+        }
+    }
+
+    private IEnumerable<WatchedJsonConfigurationProvider> ConfigFiles() =>
+        configuration is IConfigurationRoot root ? root.Providers.OfType<WatchedJsonConfigurationProvider>() : [];
+
+    /// <summary>The whole <c>Broker</c> section as text: cheap to compare, bounded by the configuration's size.</summary>
+    private string Fingerprint()
+    {
+        var text = new StringBuilder();
+        foreach (var (key, value) in configuration.GetSection(BrokerSettingsReader.SectionName).AsEnumerable().OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            text.Append(key).Append('=').Append(value).Append('\n');
+        }
+
+        return text.ToString();
+    }
+
+    private static bool SameIssuers(IReadOnlyList<IssuerSettings> a, IReadOnlyList<IssuerSettings> b) =>
+        a.Count == b.Count && a.Zip(b).All(p => p.First.Issuer == p.Second.Issuer && p.First.Audiences.SequenceEqual(p.Second.Audiences));
+}
