@@ -23,6 +23,8 @@ public sealed class BrokerShutdownTests
 
         Assert.That(wasReset, Is.True, "a tunnel cut by the broker stopping must not look like a clean end of stream");
         var logged = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelFailed").DefaultTimeout();
-        Assert.That(logged.Message, Does.Contain("the broker is stopping"));
+        // The broker's "stopping" status usually arrives first; the connection's close can win the race, and then
+        // the agent reports the lost connection instead. Either way it blames the broker's side, not the client.
+        Assert.That(logged.Message, Does.Contain("the broker ended the tunnel"));
     }
 }
