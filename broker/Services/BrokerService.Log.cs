@@ -15,6 +15,9 @@ internal sealed partial class BrokerService
         [LoggerMessage(12, LogLevel.Information, "Session {LeaseId} closed by the agent", EventName = "SessionClosed")]
         public static partial void SessionClosed(ILogger logger, string leaseId);
 
+        [LoggerMessage(14, LogLevel.Warning, "Lease {LeaseId}: tunnel to '{Target}' refused, the lease does not cover it", EventName = "TunnelDenied")]
+        public static partial void TunnelDenied(ILogger logger, string leaseId, string target);
+
         [LoggerMessage(13, LogLevel.Warning, "{Method} from {Peer} refused: {Reason}", EventName = "LeaseRejected")]
         public static partial void LeaseRejected(ILogger logger, string peer, string method, string reason);
 

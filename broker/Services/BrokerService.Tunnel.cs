@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
+using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.Tunnels;
@@ -17,6 +18,7 @@ internal sealed partial class BrokerService
         var lease = await AuthenticateLeaseAsync(context, nameof(Tunnel), targetName).ConfigureAwait(false);
         if (!lease.Targets.Contains(targetName) || !policy.TryGetTarget(targetName, out var address))
         {
+            Log.TunnelDenied(logger, lease.Id, AuditText.Clean(targetName));
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"lease {lease.Id} does not cover target '{Truncate(targetName)}'"));
         }
 

@@ -215,6 +215,9 @@ public sealed class LeaseSecurityTests : TunnelFixture
         Assert.That(refusal.Status.Detail, Does.Contain(detail));
         Assert.That(refusal.Status.Detail, Does.Not.Contain(session.Lease.Token));
         Assert.That(Broker.Logs.Entries.Select(e => e.Message), Has.None.Contains(session.Lease.Token));
+        var audited = status == StatusCode.Unauthenticated ? "LeaseRejected" : "TunnelDenied";
+        Assert.That(Broker.Logs.Entries, Has.Some.Matches<LogEntry>(e => e.EventId.Name == audited && (audited == "TunnelDenied" || e.Message.Contains(refusal.Status.Detail, StringComparison.Ordinal))),
+            "every refusal leaves a log line to audit");
     }
 
     /// <summary>Rewrites one payload claim and keeps the original signature, as an attacker editing a token would.</summary>
