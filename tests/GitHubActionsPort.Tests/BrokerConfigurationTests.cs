@@ -1,4 +1,3 @@
-using System.Text.Json;
 using GitHubActionsPort.Broker.Configuration;
 using Microsoft.Extensions.Configuration;
 
@@ -417,30 +416,7 @@ public sealed class BrokerConfigurationTests
     }
 
     /// <summary>Writes flat configuration keys as the nested JSON a deployment's file would hold.</summary>
-    private string JsonFile(Dictionary<string, string?> configuration)
-    {
-        var root = new Dictionary<string, object>(StringComparer.Ordinal);
-        foreach (var (key, value) in configuration)
-        {
-            var parts = key.Split(':');
-            var node = root;
-            foreach (var part in parts[..^1])
-            {
-                if (!node.TryGetValue(part, out var child))
-                {
-                    child = new Dictionary<string, object>(StringComparer.Ordinal);
-                    node[part] = child;
-                }
-
-                node = (Dictionary<string, object>)child;
-            }
-
-            node[parts[^1]] = value ?? string.Empty;
-        }
-
-        // Numbered keys stay objects ("0": ...): .NET configuration reads them exactly as it reads arrays.
-        return TempFile(JsonSerializer.Serialize(root));
-    }
+    private string JsonFile(Dictionary<string, string?> configuration) => TempFile(ConfigFileBroker.ToJson(configuration));
 
     private string TempFile(string text)
     {
