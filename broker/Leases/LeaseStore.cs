@@ -13,6 +13,12 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time) : IDispo
 {
     private readonly ConcurrentDictionary<string, Lease> _byId = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Lease tokens whose signature already checked out, by SHA-256: a busy job opens many tunnels with one token,
+    /// and the signature check is the dearest step of each. Entries go with their lease.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, ValidatedToken> _validated = new(StringComparer.Ordinal);
+
     public int Count => _byId.Count;
 
     /// <summary>The leases not yet ended.</summary>
@@ -26,7 +32,17 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time) : IDispo
         var lease = new Lease(id, caller, targets.ToHashSet(StringComparer.Ordinal), ttl, maxLifetime, maxConnections, sessionKey.Key, sessionKey.Thumbprint, time);
         _byId[id] = lease;
         // Tunnels still hold the lease's token when it fires, so the lease is dropped here, not disposed.
-        lease.Ended.Register(() => _byId.TryRemove(new KeyValuePair<string, Lease>(id, lease)));
+        lease.Ended.Register(() =>
+        {
+            _byId.TryRemove(new KeyValuePair<string, Lease>(id, lease));
+            foreach (var (hash, token) in _validated)
+            {
+                if (token.LeaseId == id)
+                {
+                    _validated.TryRemove(hash, out _);
+                }
+            }
+        });
         return (lease, tokens.Issue(lease));
     }
 
@@ -39,8 +55,8 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time) : IDispo
     /// </summary>
     public async Task<(Lease? Lease, string? Failure)> AuthenticateAsync(string? token, string? proof, string method, string target)
     {
-        var claims = await tokens.ValidateAsync(token).ConfigureAwait(false);
-        if (claims is not { } valid || !_byId.TryGetValue(valid.LeaseId, out var lease) || lease.IsEnded)
+        var valid = await ValidateAsync(token).ConfigureAwait(false);
+        if (valid is null || !_byId.TryGetValue(valid.LeaseId, out var lease) || lease.IsEnded)
         {
             return (null, "the lease is unknown or has ended; open a new session");
         }
@@ -74,6 +90,34 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time) : IDispo
         return (lease, null);
     }
 
+    private async Task<ValidatedToken?> ValidateAsync(string? token)
+    {
+        if (string.IsNullOrEmpty(token))
+        {
+            return null;
+        }
+
+        var hash = Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)));
+        if (_validated.TryGetValue(hash, out var known))
+        {
+            return time.GetUtcNow() < known.ExpiresAt ? known : null;
+        }
+
+        if (await tokens.ValidateAsync(token).ConfigureAwait(false) is not { } claims || !_byId.TryGetValue(claims.LeaseId, out var lease))
+        {
+            return null;
+        }
+
+        // Only tokens of live leases are remembered, so the cache is bounded by the leases themselves.
+        var validated = new ValidatedToken(claims.LeaseId, claims.Thumbprint, claims.ExpiresAt);
+        if (!lease.IsEnded)
+        {
+            _validated.TryAdd(hash, validated);
+        }
+
+        return validated;
+    }
+
     public void Dispose()
     {
         foreach (var lease in _byId.Values)
@@ -82,4 +126,6 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time) : IDispo
             lease.Dispose();
         }
     }
+
+    private sealed record ValidatedToken(string LeaseId, string Thumbprint, DateTimeOffset ExpiresAt);
 }

@@ -39,7 +39,7 @@ internal sealed class LeaseTokens(LeaseSigningKey signingKey)
     }
 
     /// <summary>The lease id and session-key thumbprint of a token this broker signed and that has not expired; else null.</summary>
-    public async Task<(string LeaseId, string Thumbprint)?> ValidateAsync(string? token)
+    public async Task<(string LeaseId, string Thumbprint, DateTimeOffset ExpiresAt)?> ValidateAsync(string? token)
     {
         if (string.IsNullOrEmpty(token) || token.Length > MaxTokenLength)
         {
@@ -68,7 +68,7 @@ internal sealed class LeaseTokens(LeaseSigningKey signingKey)
             && cnf.ValueKind == JsonValueKind.Object
             && cnf.TryGetProperty("jkt", out var jkt)
             && jkt.ValueKind == JsonValueKind.String
-                ? (jwt.Id, jkt.GetString()!)
+                ? (jwt.Id, jkt.GetString()!, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero))
                 : null;
     }
 }
