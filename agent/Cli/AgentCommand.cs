@@ -1,7 +1,9 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Grpc.Core;
+using GitHubActionsPort.Agent.Background;
 using GitHubActionsPort.Agent.Forwarding;
+using GitHubActionsPort.Agent.GitHub;
 
 namespace GitHubActionsPort.Agent.Cli;
 
@@ -12,9 +14,13 @@ public static class AgentCommand
         Usage:
           ghaport up --broker URL --forward [BIND:]PORT:TARGET [--forward ...]
                      [--audience AUD] [--id-token-file FILE | --id-token-env VAR] [--ttl HH:MM:SS]
+                     [--detach [--timeout 60s] [--no-probe]] [--state-dir DIR]
+          ghaport down   [--state-dir DIR]
+          ghaport status [--json] [--state-dir DIR]
 
-        Opens a lease on the named targets and listens on loopback for each forward; prints
-        'ready ADDRESS -> TARGET' per forward when it accepts connections. Stop it with Ctrl-C or SIGTERM.
+        'up' opens a lease on the named targets and listens on loopback for each forward; it prints
+        'ready ADDRESS -> TARGET' per forward when it accepts connections. Stop it with Ctrl-C or SIGTERM,
+        or, with --detach, with 'ghaport down'.
 
           --broker URL          the broker, e.g. https://broker.internal:8470
           --forward SPEC        [BIND:]PORT:TARGET; BIND defaults to 127.0.0.1, PORT 0 picks a free port
@@ -22,9 +28,14 @@ public static class AgentCommand
           --id-token-file FILE  read the id-token from FILE instead of GitHub Actions
           --id-token-env VAR    read the id-token from environment variable VAR
           --ttl HH:MM:SS        lease length to ask for (the broker caps it)
+          --detach              run in the background; return once every target answers through the broker
+          --timeout DURATION    how long --detach waits for that (default 60s)
+          --no-probe            with --detach, do not dial the targets first (only the forwards must listen)
+          --state-dir DIR       where a background agent keeps its control socket and log
+                                (default: $RUNNER_TEMP/ghaport in GitHub Actions, else the temp folder)
 
         Exit codes: 0 stopped, 1 unexpected failure, 2 bad arguments, 3 no id-token, 4 broker unreachable,
-                    5 id-token rejected, 6 target denied, 7 cannot listen, 8 lease ended.
+                    5 id-token rejected, 6 target denied, 7 cannot listen, 8 lease ended, 9 not ready.
         """;
 
     /// <summary>Entry point of the process: real console, real environment, signals stop it.</summary>
@@ -37,22 +48,54 @@ public static class AgentCommand
             stop.Cancel();
         }
 
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        using var sighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal);
-        using var loggerFactory = LoggerFactory.Create(logging => logging
-            .SetMinimumLevel(LogLevel.Information)
-            .AddFilter("Grpc", LogLevel.Warning)
-            .AddFilter("System.Net.Http", LogLevel.Warning)
-            .AddSimpleConsole(o =>
+        var signals = AgentPlatform.Current.StopSignals.Select(s => PosixSignalRegistration.Create(s, OnSignal)).ToList();
+        try
+        {
+            // A background agent's standard streams belong to the step that started it, and only until it is
+            // ready: its log goes to a file in its state folder from the start.
+            var error = Console.Error;
+            using var log = OpenBackgroundLog(args);
+            if (log is not null)
             {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-            })
-            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+                error = new StreamWriter(Console.OpenStandardError()) { AutoFlush = true };
+                Console.SetError(log);
+            }
 
-        var context = new AgentContext { Out = Console.Out, LoggerFactory = loggerFactory };
-        return await RunAsync(args, context, Console.Error, stop.Token).ConfigureAwait(false);
+            using var loggerFactory = LoggerFactory.Create(logging => logging
+                .SetMinimumLevel(LogLevel.Information)
+                .AddFilter("Grpc", LogLevel.Warning)
+                .AddFilter("System.Net.Http", LogLevel.Warning)
+                .AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "HH:mm:ss.fff ";
+                })
+                .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+
+            var context = new AgentContext { Out = Console.Out, LoggerFactory = loggerFactory };
+            return await RunAsync(args, context, error, stop.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var signal in signals)
+            {
+                signal.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The log file of a background agent (<c>up --background</c>), or null for any other run.</summary>
+    private static StreamWriter? OpenBackgroundLog(string[] args)
+    {
+        if (args is not ["up", ..] || !args.Contains("--background"))
+        {
+            return null;
+        }
+
+        var named = args.SkipWhile(a => a != "--state-dir").Skip(1).FirstOrDefault();
+        var state = StateDirectory.Resolve(named, Environment.GetEnvironmentVariable, create: true);
+        var stream = new FileStream(state.LogFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
+        return new StreamWriter(stream) { AutoFlush = true };
     }
 
     /// <summary>Runs a command line; failures are written to <paramref name="error"/> as one line.</summary>
@@ -74,24 +117,26 @@ public static class AgentCommand
             return ExitCodes.Ok;
         }
 
+        var github = new GitHubWorkflow(context.Environment, context.Out);
         try
         {
-            if (args[0] != "up")
+            return args[0] switch
             {
-                throw new ArgumentException($"unknown command '{args[0]}'");
-            }
-
-            var up = UpArguments.Parse(args[1..]);
-            return await AgentRunner.RunAsync(up, context, stopping).ConfigureAwait(false);
+                "up" when UpArguments.Parse(args[1..]) is { Detach: true } detached => await DetachedLauncher.RunAsync(detached, context, error, stopping).ConfigureAwait(false),
+                "up" => await AgentRunner.RunAsync(UpArguments.Parse(args[1..]), context, stopping).ConfigureAwait(false),
+                "down" => await DownCommand.RunAsync(args[1..], context.Environment, context.Out).ConfigureAwait(false),
+                "status" => await StatusCommand.RunAsync(args[1..], context.Environment, context.Out).ConfigureAwait(false),
+                _ => throw new ArgumentException($"unknown command '{args[0]}'"),
+            };
         }
         catch (ArgumentException ex)
         {
-            await error.WriteLineAsync($"ghaport: {ex.Message}{Environment.NewLine}Run 'ghaport --help' for usage.").ConfigureAwait(false);
+            await error.WriteLineAsync($"{github.FormatError(ex.Message)}{Environment.NewLine}Run 'ghaport --help' for usage.").ConfigureAwait(false);
             return ExitCodes.Usage;
         }
         catch (AgentException ex)
         {
-            await error.WriteLineAsync($"ghaport: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync(github.FormatError(ex.Message)).ConfigureAwait(false);
             return ex.ExitCode;
         }
         catch (Exception ex) when (stopping.IsCancellationRequested && ex is OperationCanceledException or RpcException { StatusCode: StatusCode.Cancelled })
@@ -100,7 +145,7 @@ public static class AgentCommand
         }
         catch (Exception ex)
         {
-            await error.WriteLineAsync($"ghaport: unexpected failure: {ex.GetType().Name}: {ex.Message}").ConfigureAwait(false);
+            await error.WriteLineAsync(github.FormatError($"unexpected failure: {ex.GetType().Name}: {ex.Message}")).ConfigureAwait(false);
             return ExitCodes.Failure;
         }
     }

@@ -29,4 +29,7 @@ public static class ExitCodes
 
     /// <summary>The lease ended (expired or revoked); open a new session.</summary>
     public const int LeaseEnded = 8;
+
+    /// <summary>Not ready: a probe through the broker failed, or <c>--detach</c> waited past <c>--timeout</c>.</summary>
+    public const int NotReady = 9;
 }

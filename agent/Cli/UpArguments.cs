@@ -19,6 +19,44 @@ public sealed record UpArguments
 
     public TimeSpan? Ttl { get; init; }
 
+    /// <summary>Run in the background and return once ready (<c>--detach</c>).</summary>
+    public bool Detach { get; init; }
+
+    /// <summary>How long <c>--detach</c> waits for readiness (<c>--timeout</c>). Default: 60 seconds.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Dial each target through the broker before reporting ready. On with <c>--detach</c> unless <c>--no-probe</c>.</summary>
+    public bool Probe { get; init; }
+
+    /// <summary>Where a background agent keeps its control socket, state and log (<c>--state-dir</c>).</summary>
+    public string? StateDirectory { get; init; }
+
+    /// <summary>This process is the background agent a <c>--detach</c> run started (internal flag).</summary>
+    public bool Background { get; init; }
+
+    /// <summary>The arguments as given, for starting the background agent with the same ones.</summary>
+    public IReadOnlyList<string> Raw { get; init; } = [];
+
+    /// <summary>Reads <c>90</c>, <c>90s</c>, <c>2m</c> or <c>hh:mm:ss</c>.</summary>
+    internal static bool TryParseSeconds(string text, out TimeSpan value)
+    {
+        value = TimeSpan.Zero;
+        var number = text.TrimEnd('s', 'm');
+        var unit = text.Length > number.Length ? text[^1] : 's';
+        if (text.Contains(':', StringComparison.Ordinal))
+        {
+            return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value) && value > TimeSpan.Zero;
+        }
+
+        if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount) || amount <= 0 || amount > 86_400)
+        {
+            return false;
+        }
+
+        value = unit == 'm' ? TimeSpan.FromMinutes(amount) : TimeSpan.FromSeconds(amount);
+        return true;
+    }
+
     public static UpArguments Parse(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -28,6 +66,11 @@ public sealed record UpArguments
         string? tokenFile = null;
         string? tokenEnv = null;
         TimeSpan? ttl = null;
+        var detach = false;
+        var background = false;
+        var noProbe = false;
+        var timeout = TimeSpan.FromSeconds(60);
+        string? stateDirectory = null;
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -74,6 +117,31 @@ public sealed record UpArguments
 
                     ttl = parsed;
                     break;
+                case "--detach":
+                    detach = true;
+                    break;
+                case "--background":
+                    background = true;
+                    break;
+                case "--no-probe":
+                    noProbe = true;
+                    break;
+                case "--timeout":
+                    var timeoutText = Value();
+                    if (!TryParseSeconds(timeoutText, out timeout))
+                    {
+                        throw new ArgumentException($"--timeout '{timeoutText}' is not a positive duration (60s, 2m or hh:mm:ss)");
+                    }
+
+                    break;
+                case "--state-dir":
+                    stateDirectory = Value();
+                    if (string.IsNullOrWhiteSpace(stateDirectory))
+                    {
+                        throw new ArgumentException("--state-dir must not be empty");
+                    }
+
+                    break;
                 default:
                     throw new ArgumentException($"unknown argument '{arg}'");
             }
@@ -100,6 +168,11 @@ public sealed record UpArguments
             throw new ArgumentException($"{duplicate.Key} is forwarded twice");
         }
 
+        if (detach && background)
+        {
+            throw new ArgumentException("--detach starts a background agent; it cannot be one");
+        }
+
         return new UpArguments
         {
             Broker = broker,
@@ -108,6 +181,12 @@ public sealed record UpArguments
             IdTokenFile = tokenFile,
             IdTokenEnv = tokenEnv,
             Ttl = ttl,
+            Detach = detach,
+            Background = background,
+            Probe = (detach || background) && !noProbe,
+            Timeout = timeout,
+            StateDirectory = stateDirectory,
+            Raw = args.ToArray(),
         };
     }
 }

@@ -14,4 +14,7 @@ public sealed record AgentContext
     public AgentTransport Transport { get; init; } = new();
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
+
+    /// <summary>Where the forwards' totals are kept; a test may hold on to it to read them.</summary>
+    public ForwardStats Stats { get; init; } = new();
 }

@@ -1,20 +1,27 @@
 using System.Collections.Concurrent;
+using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Text.Json;
+using GitHubActionsPort.Agent.Background;
 using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Agent.GitHub;
 using GitHubActionsPort.Agent.Tokens;
 using GitHubActionsPort.Protocol.V1;
 
 namespace GitHubActionsPort.Agent.Forwarding;
 
 /// <summary>
-/// One <c>ghaport up</c>: listen on every forward, exchange the id-token for a lease, print the ready lines, then
-/// tunnel each accepted connection until stopped or until the lease ends.
+/// One <c>ghaport up</c>: listen on every forward, exchange the id-token for a lease, prove each target reachable
+/// when asked, print the ready lines, then tunnel each accepted connection until stopped, told to go down, or the
+/// lease ends.
 /// </summary>
 public static partial class AgentRunner
 {
-    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+    /// <summary>The line a background agent prints after its ready lines; the launcher returns on it.</summary>
+    public const string DetachedLine = "detached";
 
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>Runs until <paramref name="stopping"/> fires (exit 0) or the lease ends (exit 8); failures throw <see cref="AgentException"/>.</summary>
@@ -23,6 +30,7 @@ public static partial class AgentRunner
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(context);
         var logger = context.LoggerFactory.CreateLogger("ghaport");
+        var github = new GitHubWorkflow(context.Environment, context.Out);
         if (args.Broker.Scheme == Uri.UriSchemeHttp && !args.Broker.IsLoopback)
         {
             Log.PlainTextBroker(logger, args.Broker);
@@ -37,6 +45,8 @@ public static partial class AgentRunner
             }
 
             var idToken = await IdTokenSource.GetAsync(args, context.Environment, stopping).ConfigureAwait(false);
+            // Masked before anything could print it: GitHub then hides it in every later log line of the job.
+            github.Mask(idToken);
             using var channel = BrokerChannel.Create(args.Broker, context.Transport, context.LoggerFactory);
             var client = new Broker.BrokerClient(channel);
 
@@ -53,42 +63,76 @@ public static partial class AgentRunner
                 throw;
             }
 
+            github.Mask(lease.Token);
+            var openedAt = context.Time.GetUtcNow();
             Log.SessionOpened(logger, lease.LeaseId, lease.ExpiresAt.ToDateTimeOffset(), lease.MaxConnections);
 
             using var keeper = new LeaseKeeper(client, sessionKey, lease, IdTokenSource.FreshTokens(args, context.Environment), args.Ttl, context.Time, logger);
-            using var tunnelsEnd = CancellationTokenSource.CreateLinkedTokenSource(stopping, keeper.Ended);
+            using var down = new CancellationTokenSource();
+            using var tunnelsEnd = CancellationTokenSource.CreateLinkedTokenSource(stopping, keeper.Ended, down.Token);
             var renewing = keeper.KeepRenewingAsync(tunnelsEnd.Token);
-            var tunnels = new TunnelClient(client, keeper, logger);
-            var running = new ConcurrentDictionary<Task, bool>();
-            void Handle(Socket socket, ForwardSpec forward)
+            var stats = context.Stats;
+            var tunnels = new TunnelClient(client, keeper, stats, logger);
+            var forwards = listeners.Select(l => (l.Forward.Target, l.LocalEndPoint)).ToList();
+            var endReason = "stopped";
+            var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            try
             {
-                var task = tunnels.RunAsync(socket, forward, tunnelsEnd.Token);
-                running.TryAdd(task, true);
-                _ = task.ContinueWith(t => running.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
+                if (args.Probe)
+                {
+                    await ProbeAsync(tunnels, args, logger, tunnelsEnd.Token).ConfigureAwait(false);
+                }
 
-            var accepting = listeners.Select(l => l.AcceptAsync(Handle, logger, context.Time, tunnelsEnd.Token)).ToList();
-            foreach (var listener in listeners)
+                var running = new ConcurrentDictionary<Task, bool>();
+                void Handle(Socket socket, ForwardSpec forward)
+                {
+                    var task = tunnels.RunAsync(socket, forward, tunnelsEnd.Token);
+                    running.TryAdd(task, true);
+                    _ = task.ContinueWith(t => running.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+                }
+
+                var accepting = listeners.Select(l => l.AcceptAsync(Handle, logger, context.Time, tunnelsEnd.Token)).ToList();
+                await using var control = StartControl(args, context, keeper, forwards, stats, openedAt, down, finished.Task, logger);
+                foreach (var (target, address) in forwards)
+                {
+                    await context.Out.WriteLineAsync($"ready {address} -> {target}").ConfigureAwait(false);
+                }
+
+                github.WriteOutputs(forwards, keeper.Current.ExpiresAt.ToDateTimeOffset(), keeper.Current.LeaseId);
+                if (args.Background)
+                {
+                    await context.Out.WriteLineAsync(DetachedLine).ConfigureAwait(false);
+                }
+
+                await context.Out.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+                await Task.WhenAll(accepting).ConfigureAwait(false);
+
+                // Accept loops end on stop, down or lease end; tunnels were cancelled by the same token and wind down.
+                var draining = Task.WhenAll(running.Keys);
+                await Task.WhenAny(draining, Task.Delay(DrainTimeout, context.Time, CancellationToken.None)).ConfigureAwait(false);
+                await renewing.ConfigureAwait(false);
+                if (keeper.Ended.IsCancellationRequested && !stopping.IsCancellationRequested && !down.IsCancellationRequested)
+                {
+                    endReason = "lease expired";
+                    throw new AgentException(ExitCodes.LeaseEnded, $"lease {keeper.Current.LeaseId} expired at {keeper.Current.ExpiresAt.ToDateTimeOffset():u}; open a new session with a fresh id-token");
+                }
+
+                endReason = down.IsCancellationRequested ? "ghaport down" : "stopped";
+                await keeper.CloseAsync(CloseTimeout).ConfigureAwait(false);
+                Log.Stopped(logger, keeper.Current.LeaseId);
+                finished.TrySetResult();
+                return ExitCodes.Ok;
+            }
+            catch (AgentException ex) when (ex.ExitCode != ExitCodes.LeaseEnded)
             {
-                await context.Out.WriteLineAsync($"ready {listener.LocalEndPoint} -> {listener.Forward.Target}").ConfigureAwait(false);
+                endReason = ex.Message;
+                throw;
             }
-
-            await context.Out.FlushAsync(CancellationToken.None).ConfigureAwait(false);
-            await Task.WhenAll(accepting).ConfigureAwait(false);
-
-            // Accept loops end on stop or lease end; tunnels were cancelled by the same token and now wind down.
-            var draining = Task.WhenAll(running.Keys);
-            await Task.WhenAny(draining, Task.Delay(DrainTimeout, context.Time, CancellationToken.None)).ConfigureAwait(false);
-
-            await renewing.ConfigureAwait(false);
-            if (keeper.Ended.IsCancellationRequested && !stopping.IsCancellationRequested)
+            finally
             {
-                throw new AgentException(ExitCodes.LeaseEnded, $"lease {keeper.Current.LeaseId} expired at {keeper.Current.ExpiresAt.ToDateTimeOffset():u}; open a new session with a fresh id-token");
+                finished.TrySetResult();
+                github.AppendSummary(keeper.Current.LeaseId, forwards, stats.Snapshot(), openedAt, context.Time.GetUtcNow(), endReason);
             }
-
-            await keeper.CloseAsync(CloseTimeout).ConfigureAwait(false);
-            Log.Stopped(logger, keeper.Current.LeaseId);
-            return ExitCodes.Ok;
         }
         finally
         {
@@ -99,6 +143,64 @@ public static partial class AgentRunner
         }
     }
 
+    /// <summary>Dials every target through the broker: readiness proven end to end, not just a bound port.</summary>
+    private static async Task ProbeAsync(TunnelClient tunnels, UpArguments args, ILogger logger, CancellationToken cancellationToken)
+    {
+        foreach (var target in args.Forwards.Select(f => f.Target).Distinct(StringComparer.Ordinal))
+        {
+            var failure = await tunnels.ProbeAsync(target, cancellationToken).ConfigureAwait(false);
+            if (failure is not null)
+            {
+                throw new AgentException(ExitCodes.NotReady, $"target '{target}' did not answer through the broker: {failure} (use --no-probe for a target that must not see an extra connection)");
+            }
+
+            Log.ProbeSucceeded(logger, target);
+        }
+    }
+
+    /// <summary>The control socket for <c>ghaport status</c> and <c>down</c>, when the agent keeps a state folder.</summary>
+    private static ControlServer? StartControl(
+        UpArguments args,
+        AgentContext context,
+        LeaseKeeper keeper,
+        IReadOnlyList<(string Target, IPEndPoint Address)> forwards,
+        ForwardStats stats,
+        DateTimeOffset openedAt,
+        CancellationTokenSource down,
+        Task finished,
+        ILogger logger)
+    {
+        if (args.StateDirectory is null)
+        {
+            return null;
+        }
+
+        var state = StateDirectory.Resolve(args.StateDirectory, context.Environment, create: true);
+        string Status()
+        {
+            var totals = stats.Snapshot().ToDictionary(t => t.Target, StringComparer.Ordinal);
+            var status = new AgentStatus(
+                Environment.ProcessId,
+                args.Broker.ToString(),
+                keeper.Current.LeaseId,
+                keeper.Current.ExpiresAt.ToDateTimeOffset(),
+                openedAt,
+                forwards.Select(f => ForwardStatus.From(f.Address.ToString(), totals.GetValueOrDefault(f.Target), f.Target)).ToList());
+            return JsonSerializer.Serialize(status, AgentStatusJson.Default.AgentStatus).ReplaceLineEndings(" ");
+        }
+
+        async Task<string> Down()
+        {
+            Log.DownRequested(logger, keeper.Current.LeaseId);
+            var last = Status();
+            await down.CancelAsync().ConfigureAwait(false);
+            // Reply once the session is closed at the broker, so 'ghaport down' can say it is.
+            await Task.WhenAny(finished, Task.Delay(TimeSpan.FromSeconds(10), context.Time)).ConfigureAwait(false);
+            return last;
+        }
+
+        return ControlServer.Start(state.ControlSocket, Status, Down, logger);
+    }
 
     private static partial class Log
     {
@@ -110,5 +212,11 @@ public static partial class AgentRunner
 
         [LoggerMessage(3, LogLevel.Warning, "The broker {Broker} is plain http on a non-loopback address: traffic and tokens cross the network unencrypted", EventName = "PlainTextBroker")]
         public static partial void PlainTextBroker(ILogger logger, Uri broker);
+
+        [LoggerMessage(4, LogLevel.Information, "Probe: target {Target} answered through the broker", EventName = "ProbeSucceeded")]
+        public static partial void ProbeSucceeded(ILogger logger, string target);
+
+        [LoggerMessage(5, LogLevel.Information, "'ghaport down' asked lease {LeaseId} to end", EventName = "DownRequested")]
+        public static partial void DownRequested(ILogger logger, string leaseId);
     }
 }

@@ -8,7 +8,11 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// <summary>Exchanges the id-token for a lease, turning each way it can fail into its exit code and cause.</summary>
 internal static class SessionOpener
 {
-    public static async Task<Lease> OpenAsync(Broker.BrokerClient client, Uri broker, string idToken, ReadOnlyMemory<byte> sessionPublicKey, IEnumerable<string> targets, TimeSpan? ttl, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens a session bound to the session key. <paramref name="broker"/> names the broker in messages; without it
+    /// they say "the broker".
+    /// </summary>
+    public static async Task<Lease> OpenAsync(Broker.BrokerClient client, Uri? broker, string idToken, ReadOnlyMemory<byte> sessionPublicKey, IEnumerable<string> targets, TimeSpan? ttl, TimeSpan timeout, CancellationToken cancellationToken)
     {
         var request = new OpenSessionRequest { IdToken = idToken, SessionPublicKey = Google.Protobuf.ByteString.CopyFrom(sessionPublicKey.Span) };
         request.Targets.AddRange(targets.Distinct(StringComparer.Ordinal));
@@ -24,15 +28,16 @@ internal static class SessionOpener
         }
         catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
         {
+            var where = broker is null ? "the broker" : $"the broker at {broker}";
             throw ex.StatusCode switch
             {
                 StatusCode.Unauthenticated => new AgentException(ExitCodes.TokenRejected, $"the broker rejected the id-token: {Detail(ex)}", ex),
                 StatusCode.PermissionDenied => new AgentException(ExitCodes.TargetDenied, $"the broker denied the session: {Detail(ex)}", ex),
                 StatusCode.InvalidArgument => new AgentException(ExitCodes.Usage, $"the broker refused the request: {Detail(ex)}", ex),
-                StatusCode.DeadlineExceeded => new AgentException(ExitCodes.BrokerUnreachable, $"the broker at {broker} did not answer within {timeout.TotalSeconds:0} s", ex),
+                StatusCode.DeadlineExceeded => new AgentException(ExitCodes.BrokerUnreachable, $"{where} did not answer within {timeout.TotalSeconds:0} s", ex),
                 StatusCode.Unavailable or StatusCode.Unknown or StatusCode.Internal when ex.Status.DebugException is not null =>
-                    new AgentException(ExitCodes.BrokerUnreachable, $"cannot reach the broker at {broker}: {RpcErrors.Innermost(ex.Status.DebugException!).Message}", ex),
-                StatusCode.Unavailable => new AgentException(ExitCodes.BrokerUnreachable, $"the broker at {broker} is unavailable: {Detail(ex)}", ex),
+                    new AgentException(ExitCodes.BrokerUnreachable, $"cannot reach {where}: {RpcErrors.Innermost(ex.Status.DebugException!).Message}", ex),
+                StatusCode.Unavailable => new AgentException(ExitCodes.BrokerUnreachable, $"{where} is unavailable: {Detail(ex)}", ex),
                 _ => new AgentException(ExitCodes.Failure, $"opening a session failed: {ex.StatusCode} {Detail(ex)}", ex),
             };
         }

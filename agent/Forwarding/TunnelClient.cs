@@ -12,7 +12,7 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// Carries one accepted local connection through one Tunnel call. A clean end on both sides closes the local
 /// socket cleanly; any failure resets it, so the local client sees an error, never a silently short stream.
 /// </summary>
-internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeeper lease, ILogger logger)
+internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeeper lease, ForwardStats stats, ILogger logger)
 {
     private long _lastId;
 
@@ -47,6 +47,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
             local.Abort();
             if (!stopping.IsCancellationRequested)
             {
+                stats.Refused(forward.Target);
                 Log.TunnelRefused(logger, id, forward.Target, refusal);
             }
 
@@ -54,6 +55,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
         }
 
         Log.TunnelOpened(logger, id, peer, forward.Target);
+        stats.Opened(forward.Target);
         var result = await TunnelSplice.RunAsync(local, call.ResponseStream, call.RequestStream, () => call.RequestStream.CompleteAsync(), callEnds.Token).ConfigureAwait(false);
         var reason = result.End switch
         {
@@ -72,6 +74,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
         }
 
         var elapsed = Stopwatch.GetElapsedTime(started);
+        stats.Closed(forward.Target, result.BytesFromSocket, result.BytesToSocket, elapsed, failed: reason is not null);
         if (reason is null)
         {
             Log.TunnelClosed(logger, id, forward.Target, result.BytesFromSocket, result.BytesToSocket, elapsed.TotalMilliseconds);
@@ -79,6 +82,39 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
         else
         {
             Log.TunnelFailed(logger, id, forward.Target, reason, result.BytesFromSocket, result.BytesToSocket, elapsed.TotalMilliseconds);
+        }
+    }
+
+    /// <summary>
+    /// Dials <paramref name="target"/> through the broker and hangs up cleanly, without a local client: readiness
+    /// proven end to end. Null when the target answered; else why not.
+    /// </summary>
+    public async Task<string?> ProbeAsync(string target, CancellationToken cancellationToken)
+    {
+        var headers = lease.Headers(nameof(Broker.BrokerClient.Tunnel), target);
+        headers.Add(WireLimits.TargetHeader, target);
+        using var call = client.Tunnel(headers, cancellationToken: cancellationToken);
+        var refusal = await AwaitConnectedAsync(call, cancellationToken).ConfigureAwait(false);
+        if (refusal is not null)
+        {
+            return refusal;
+        }
+
+        try
+        {
+            // Nothing to say: end our side at once and wait for the broker to pass the end on and finish.
+            await call.RequestStream.WriteAsync(new TunnelFrame { End = new EndOfStream() }, cancellationToken).ConfigureAwait(false);
+            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+            while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
+            {
+                // A target that greets (a database banner) sends data; the probe has no use for it.
+            }
+
+            return null;
+        }
+        catch (RpcException ex)
+        {
+            return RpcErrors.Describe(ex.Status);
         }
     }
 

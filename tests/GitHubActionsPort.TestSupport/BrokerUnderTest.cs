@@ -4,8 +4,9 @@ using Microsoft.AspNetCore.Builder;
 namespace GitHubActionsPort.TestSupport;
 
 /// <summary>
-/// A real broker on Kestrel at 127.0.0.1:0, configured like a deployment: the given issuer, targets and one rule
-/// that lets the dev issuer's default identity (repository acme/app) reach every target.
+/// A real broker on Kestrel at 127.0.0.1:0 (or a given URL, to start a broker again where one stopped), configured
+/// like a deployment: the given issuer, targets and one rule that lets the dev issuer's default identity
+/// (repository acme/app) reach every target.
 /// </summary>
 public sealed class BrokerUnderTest : IAsyncDisposable
 {
@@ -46,11 +47,14 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         return config;
     }
 
-    public static async Task<BrokerUnderTest> StartAsync(IReadOnlyDictionary<string, string?> configuration, TextWriter? echo = null)
+    /// <param name="configuration">The broker's configuration, as <see cref="DefaultConfiguration"/> makes it.</param>
+    /// <param name="echo">Where to copy its log records too.</param>
+    /// <param name="url">Where to listen. Default: <c>http://127.0.0.1:0</c>, a port from the OS; a restart passes the <see cref="Address"/> of the broker it replaces.</param>
+    public static async Task<BrokerUnderTest> StartAsync(IReadOnlyDictionary<string, string?> configuration, TextWriter? echo = null, Uri? url = null)
     {
         var logs = new LogSink { Echo = echo };
         var app = BrokerHost.Build(
-            ["--urls", "http://127.0.0.1:0"],
+            ["--urls", url?.GetLeftPart(UriPartial.Authority) ?? "http://127.0.0.1:0"],
             overrides: configuration,
             logging: logging =>
             {

@@ -87,10 +87,10 @@ public sealed class AgentCommandLineTests : TunnelFixture
     [Test]
     public async Task UnknownCommand_ExitsWithUsage()
     {
-        var (exitCode, agent) = await RunToExitAsync(["down"], GitHubEnvironment());
+        var (exitCode, agent) = await RunToExitAsync(["teleport"], GitHubEnvironment());
 
         Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage), Describe(agent));
-        Assert.That(agent.Error.Lines, Has.Some.Contains("'down'"));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("'teleport'"));
     }
 
     [Test]

@@ -1,0 +1,33 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using GitHubActionsPort.Agent.Forwarding;
+
+namespace GitHubActionsPort.Agent.Background;
+
+/// <summary>What <c>ghaport status</c> shows: the lease and, per forward, what it has carried.</summary>
+internal sealed record AgentStatus(
+    int Pid,
+    string Broker,
+    string LeaseId,
+    DateTimeOffset ExpiresAt,
+    DateTimeOffset StartedAt,
+    IReadOnlyList<ForwardStatus> Forwards);
+
+/// <summary>One forward's address, target and totals.</summary>
+internal sealed record ForwardStatus(
+    string Address,
+    string Target,
+    long Connections,
+    long Active,
+    long Failed,
+    long Refused,
+    long BytesSent,
+    long BytesReceived)
+{
+    public static ForwardStatus From(string address, ForwardTotals? totals, string target) => new(
+        address, target, totals?.Connections ?? 0, totals?.Active ?? 0, totals?.Failed ?? 0, totals?.Refused ?? 0, totals?.BytesSent ?? 0, totals?.BytesReceived ?? 0);
+}
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true)]
+[JsonSerializable(typeof(AgentStatus))]
+internal sealed partial class AgentStatusJson : JsonSerializerContext;

@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using System.Text.Json;
+using GitHubActionsPort.Agent.Cli;
+
+namespace GitHubActionsPort.Agent.Background;
+
+/// <summary>
+/// <c>ghaport down</c>: asks the background agent to end its session (the lease is closed at the broker) and waits
+/// for it to exit. With no agent running it says so and succeeds, so a workflow's cleanup step can always run it.
+/// </summary>
+internal static class DownCommand
+{
+    private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(10);
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, Func<string, string?> environment, TextWriter output)
+    {
+        var state = StateDirectory.Resolve(StateDirArgument.Parse(args, "down"), environment, create: false);
+        var reply = await ControlClient.AskAsync(state.ControlSocket, ControlServer.DownRequest, ReplyTimeout).ConfigureAwait(false);
+        if (reply is null)
+        {
+            await output.WriteLineAsync($"ghaport: no background agent runs with state folder {state.Path}").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+
+        var status = JsonSerializer.Deserialize(reply, AgentStatusJson.Default.AgentStatus)
+            ?? throw new AgentException(ExitCodes.Failure, "the background agent answered 'down' with nothing");
+        await WaitForExitAsync(status.Pid).ConfigureAwait(false);
+        await output.WriteLineAsync($"ghaport: stopped the background agent (pid {status.Pid}); lease {status.LeaseId} is closed").ConfigureAwait(false);
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>The agent exits once its tunnels are closed; one that does not within the bound is ended.</summary>
+    private static async Task WaitForExitAsync(int pid)
+    {
+        Process process;
+        try
+        {
+            process = Process.GetProcessById(pid);
+        }
+        catch (ArgumentException)
+        {
+            return;
+        }
+
+        using (process)
+        {
+            using var deadline = new CancellationTokenSource(ExitTimeout);
+            try
+            {
+                await process.WaitForExitAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+// Main step: make sure ghaport is installed, then open the port with `ghaport up --detach`, which returns
+// once every forward is listening and each target has answered through the broker. The agent itself writes
+// the step outputs (port, expires-at, lease-id) to GITHUB_OUTPUT and prints ::error:: when it fails.
+'use strict';
+
+const os = require('os');
+const path = require('path');
+const lib = require('./lib');
+
+// Extra time on top of ghaport's own --timeout before this step gives up on it: ghaport enforces the
+// timeout itself, this only guarantees the step cannot hang.
+const GRACE_SECONDS = 30;
+
+function main() {
+  const broker = lib.input('broker', { required: true });
+  const forwards = lib.input('forwards', { required: true })
+    .split(/[\n,]/).map((f) => f.trim()).filter((f) => f !== '');
+  if (forwards.length === 0) {
+    throw new lib.ActionError("input 'forwards' names no forward; expected [BIND:]PORT:TARGET, e.g. 5432:prod-db");
+  }
+  const audience = lib.input('audience');
+  const ttl = lib.input('ttl');
+  const timeout = lib.toTimeSpan('timeout', lib.input('timeout') || '60s');
+
+  const args = ['up', '--broker', broker];
+  for (const forward of forwards) {
+    args.push('--forward', forward);
+  }
+  if (audience) {
+    args.push('--audience', audience);
+  }
+  if (ttl) {
+    args.push('--ttl', lib.toTimeSpan('ttl', ttl));
+  }
+  args.push('--detach', '--timeout', timeout);
+
+  const ghaport = ensureGhaport(lib.input('version'));
+
+  // Saved before `up` runs: if the job is cancelled while it waits, the post step still cleans up.
+  lib.saveState('started', 'true');
+  lib.saveState('ghaport', ghaport);
+
+  const code = lib.run(ghaport, args, { timeoutMs: (lib.totalSeconds(timeout) + GRACE_SECONDS) * 1000 });
+  if (code !== 0) {
+    // ghaport has already printed its own ::error:: line with the cause; the exit code says which one.
+    process.exitCode = code;
+  }
+}
+
+// The path of the ghaport command, installed as a global .NET tool first when it is not on PATH.
+function ensureGhaport(version) {
+  const found = lib.findOnPath('ghaport');
+  if (found) {
+    console.log(`Using ${found}`);
+    return found;
+  }
+  if (!version) {
+    throw new lib.ActionError("ghaport is not on PATH and input 'version' is empty");
+  }
+
+  console.log(`Installing ghaport ${version} as a .NET tool`);
+  const code = lib.run('dotnet', ['tool', 'install', '--global', 'ghaport', '--version', version]);
+  if (code !== 0) {
+    throw new lib.ActionError(`'dotnet tool install --global ghaport --version ${version}' failed with exit code ${code}`
+      + ' (ghaport needs the .NET 10 runtime: add actions/setup-dotnet with dotnet-version 10.0.x before this step)');
+  }
+
+  // Global tools land in ~/.dotnet/tools (DOTNET_CLI_HOME moves it); later steps get it through GITHUB_PATH.
+  const tools = path.join(process.env.DOTNET_CLI_HOME || os.homedir(), '.dotnet', 'tools');
+  process.env.PATH = tools + path.delimiter + (process.env.PATH || '');
+  lib.appendToRunnerFile('GITHUB_PATH', tools);
+  const installed = lib.findOnPath('ghaport');
+  if (!installed) {
+    throw new lib.ActionError(`ghaport was installed but is not in ${tools}`);
+  }
+  return installed;
+}
+
+try {
+  main();
+} catch (err) {
+  if (!(err instanceof lib.ActionError)) {
+    throw err;
+  }
+  lib.error(err.message);
+  process.exitCode = 1;
+}
