@@ -21,8 +21,8 @@ internal sealed partial class BrokerService
         [LoggerMessage(13, LogLevel.Warning, "{Method} from {Peer} refused: {Reason}", EventName = "LeaseRejected")]
         public static partial void LeaseRejected(ILogger logger, string peer, string method, string reason);
 
-        [LoggerMessage(1, LogLevel.Information, "Session {LeaseId} granted to {Caller} for {Targets} until {ExpiresAt:u} by rule {Rules}", EventName = "SessionGranted")]
-        public static partial void SessionGranted(ILogger logger, string leaseId, string caller, string targets, DateTimeOffset expiresAt, string rules);
+        [LoggerMessage(1, LogLevel.Information, "Session {LeaseId} granted to {Caller} (run {RunId} attempt {RunAttempt}) for {Targets} until {ExpiresAt:u} by rule {Rules}", EventName = "SessionGranted")]
+        public static partial void SessionGranted(ILogger logger, string leaseId, string caller, string runId, string runAttempt, string targets, DateTimeOffset expiresAt, string rules);
 
         [LoggerMessage(2, LogLevel.Warning, "Session denied: {Reason} (caller {Caller})", EventName = "SessionDenied")]
         public static partial void SessionDenied(ILogger logger, string caller, string reason);

@@ -41,7 +41,8 @@ internal sealed partial class BrokerService(
         // The rule's cap on the lease's whole life, renewals included: the decision for an unbounded request.
         var maxLifetime = policy.Decide(caller, targets, TimeSpan.MaxValue).Ttl;
         var (lease, token) = leases.Grant(caller, targets, decision.Ttl, maxLifetime, decision.MaxConnections, sessionKey);
-        Log.SessionGranted(logger, lease.Id, caller.Describe(), string.Join(',', targets), lease.ExpiresAt, string.Join(',', decision.Rules));
+        // The lease is bound to the job that asked: its run and attempt are recorded (and a renewal must match them).
+        Log.SessionGranted(logger, lease.Id, caller.Describe(), ClaimOrNone(caller, "run_id"), ClaimOrNone(caller, "run_attempt"), string.Join(',', targets), lease.ExpiresAt, string.Join(',', decision.Rules));
         return Response(lease, token);
     }
 
@@ -136,6 +137,9 @@ internal sealed partial class BrokerService(
         a.Claims.GetValueOrDefault(claim) == b.Claims.GetValueOrDefault(claim);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static string ClaimOrNone(CallerIdentity caller, string claim) =>
+        caller.Claims.TryGetValue(claim, out var value) ? AuditText.Clean(value) : "(none)";
 
     private OpenSessionResponse Response(Lease lease, string token) => Response(lease, token, time.GetUtcNow());
 
