@@ -22,10 +22,15 @@ internal sealed record ForwardStatus(
     long Failed,
     long Refused,
     long BytesSent,
-    long BytesReceived)
+    long BytesReceived,
+    long ConnectionMilliseconds)
 {
     public static ForwardStatus From(string address, ForwardTotals? totals, string target) => new(
-        address, target, totals?.Connections ?? 0, totals?.Active ?? 0, totals?.Failed ?? 0, totals?.Refused ?? 0, totals?.BytesSent ?? 0, totals?.BytesReceived ?? 0);
+        address, target, totals?.Connections ?? 0, totals?.Active ?? 0, totals?.Failed ?? 0, totals?.Refused ?? 0, totals?.BytesSent ?? 0, totals?.BytesReceived ?? 0,
+        (long)(totals?.TotalDuration.TotalMilliseconds ?? 0));
+
+    public ForwardTotals ToTotals() =>
+        new(Target, Connections, Active, Failed, Refused, BytesSent, BytesReceived, TimeSpan.FromMilliseconds(ConnectionMilliseconds));
 }
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true)]

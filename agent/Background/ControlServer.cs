@@ -91,8 +91,8 @@ internal sealed partial class ControlServer : IAsyncDisposable
 
     private async Task AnswerAsync(Socket connection)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
-        timeout.CancelAfter(TimeSpan.FromSeconds(5));
+        // Not linked to _stopping: a 'down' request stops the agent, and its reply must still go out.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(15));
         var buffer = new byte[MaxRequestLength];
         var read = 0;
         while (read < buffer.Length && Array.IndexOf(buffer, (byte)'\n', 0, read) < 0)

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Net;
 using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Agent.GitHub;
 
 namespace GitHubActionsPort.Agent.Background;
 
@@ -23,9 +25,19 @@ internal static class DownCommand
             return ExitCodes.Ok;
         }
 
+        if (reply.Length == 0)
+        {
+            // It took the request and went away before answering: stopped all the same.
+            await output.WriteLineAsync($"ghaport: the background agent in {state.Path} is stopping").ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+
         var status = JsonSerializer.Deserialize(reply, AgentStatusJson.Default.AgentStatus)
             ?? throw new AgentException(ExitCodes.Failure, "the background agent answered 'down' with nothing");
         await WaitForExitAsync(status.Pid).ConfigureAwait(false);
+        var forwards = status.Forwards.Select(f => (f.Target, IPEndPoint.Parse(f.Address))).ToList();
+        new GitHubWorkflow(environment, output).AppendSummary(
+            status.LeaseId, forwards, status.Forwards.Select(f => f.ToTotals()).ToList(), status.StartedAt, DateTimeOffset.UtcNow, "ghaport down");
         await output.WriteLineAsync($"ghaport: stopped the background agent (pid {status.Pid}); lease {status.LeaseId} is closed").ConfigureAwait(false);
         return ExitCodes.Ok;
     }

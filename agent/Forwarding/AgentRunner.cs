@@ -131,7 +131,11 @@ public static partial class AgentRunner
             finally
             {
                 finished.TrySetResult();
-                github.AppendSummary(keeper.Current.LeaseId, forwards, stats.Snapshot(), openedAt, context.Time.GetUtcNow(), endReason);
+                // A background agent's summary belongs to the step that runs 'ghaport down', which writes it.
+                if (!args.Background)
+                {
+                    github.AppendSummary(keeper.Current.LeaseId, forwards, stats.Snapshot(), openedAt, context.Time.GetUtcNow(), endReason);
+                }
             }
         }
         finally
@@ -192,11 +196,11 @@ public static partial class AgentRunner
         async Task<string> Down()
         {
             Log.DownRequested(logger, keeper.Current.LeaseId);
-            var last = Status();
             await down.CancelAsync().ConfigureAwait(false);
-            // Reply once the session is closed at the broker, so 'ghaport down' can say it is.
+            // Reply once the session is closed at the broker, with the final totals: 'ghaport down' reports them
+            // in its own step's summary (a background agent's step has long ended).
             await Task.WhenAny(finished, Task.Delay(TimeSpan.FromSeconds(10), context.Time)).ConfigureAwait(false);
-            return last;
+            return Status();
         }
 
         return ControlServer.Start(state.ControlSocket, Status, Down, logger);
