@@ -21,6 +21,12 @@ public static class WireLimits
     /// </summary>
     public const string ConnectedHeader = "ghaport-connected";
 
+    /// <summary>
+    /// The start of the Unauthenticated detail for a lease the broker does not know (it restarted, or the lease
+    /// ended there): the agent reopens its session on it. Both ends use this one text.
+    /// </summary>
+    public const string LeaseUnknownDetail = "the lease is unknown or has ended";
+
     /// <summary>Authorization scheme of the lease token on tunnel calls.</summary>
     public const string LeaseScheme = "Lease";
 }

@@ -67,7 +67,9 @@ public static partial class AgentRunner
             var openedAt = context.Time.GetUtcNow();
             Log.SessionOpened(logger, lease.LeaseId, lease.ExpiresAt.ToDateTimeOffset(), lease.MaxConnections);
 
-            using var keeper = new LeaseKeeper(client, sessionKey, lease, IdTokenSource.FreshTokens(args, context.Environment), args.Ttl, context.Time, logger);
+            using var keeper = new LeaseKeeper(
+                client, sessionKey, lease, IdTokenSource.FreshTokens(args, context.Environment), args.Ttl, context.Time, logger,
+                targets: args.Forwards.Select(f => f.Target), broker: args.Broker, sessionTimeout: context.Transport.SessionTimeout);
             using var down = new CancellationTokenSource();
             using var tunnelsEnd = CancellationTokenSource.CreateLinkedTokenSource(stopping, keeper.Ended, down.Token);
             var renewing = keeper.KeepRenewingAsync(tunnelsEnd.Token);

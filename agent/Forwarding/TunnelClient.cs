@@ -14,6 +14,12 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// </summary>
 internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeeper lease, ForwardStats stats, ILogger logger)
 {
+    /// <summary>
+    /// How long a new connection waits for a new session when the broker has lost the lease (it restarted): about
+    /// one full backoff of the reopen, so the first connection after a restart goes through instead of failing.
+    /// </summary>
+    private static readonly TimeSpan ReopenWait = TimeSpan.FromSeconds(10);
+
     private long _lastId;
 
     /// <summary>Serves one local connection to its end; never throws, so no failure goes unobserved.</summary>
@@ -37,18 +43,15 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
         var started = Stopwatch.GetTimestamp();
         await using var local = new TunnelSocket(accepted);
         using var callEnds = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var headers = lease.Headers(nameof(Broker.BrokerClient.Tunnel), forward.Target);
-        headers.Add(WireLimits.TargetHeader, forward.Target);
-
-        using var call = client.Tunnel(headers, cancellationToken: callEnds.Token);
-        var refusal = await AwaitConnectedAsync(call, callEnds.Token).ConfigureAwait(false);
-        if (refusal is not null)
+        var (opened, refusal) = await OpenAsync(forward.Target, callEnds.Token).ConfigureAwait(false);
+        using var call = opened;
+        if (call is null)
         {
             local.Abort();
             if (!stopping.IsCancellationRequested)
             {
                 stats.Refused(forward.Target);
-                Log.TunnelRefused(logger, id, forward.Target, refusal);
+                Log.TunnelRefused(logger, id, forward.Target, refusal!);
             }
 
             return;
@@ -61,7 +64,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
         {
             TunnelEnd.Completed => null,
             TunnelEnd.SocketFailed => "the local client reset the connection",
-            TunnelEnd.StreamFailed => "the broker ended the tunnel: " + Describe(StatusOf(call), result.Error),
+            TunnelEnd.StreamFailed => "the broker ended the tunnel: " + Describe(StatusOf(call) ?? (result.Error as RpcException)?.Status, result.Error),
             _ when lease.Ended.IsCancellationRequested => $"lease {lease.Current.LeaseId} expired",
             _ => "the agent is stopping",
         };
@@ -91,11 +94,9 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
     /// </summary>
     public async Task<string?> ProbeAsync(string target, CancellationToken cancellationToken)
     {
-        var headers = lease.Headers(nameof(Broker.BrokerClient.Tunnel), target);
-        headers.Add(WireLimits.TargetHeader, target);
-        using var call = client.Tunnel(headers, cancellationToken: cancellationToken);
-        var refusal = await AwaitConnectedAsync(call, cancellationToken).ConfigureAwait(false);
-        if (refusal is not null)
+        var (opened, refusal) = await OpenAsync(target, cancellationToken).ConfigureAwait(false);
+        using var call = opened;
+        if (call is null)
         {
             return refusal;
         }
@@ -114,7 +115,45 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
         }
         catch (RpcException ex)
         {
-            return RpcErrors.Describe(ex.Status);
+            return Describe(ex.Status, null);
+        }
+    }
+
+    /// <summary>
+    /// Starts a Tunnel call to <paramref name="target"/> and waits until the broker has connected it: the call, or
+    /// why there is none. When the broker no longer knows the lease (it restarted), the call is made once more on
+    /// the new session the lease keeper opens in its place.
+    /// </summary>
+    private async Task<(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame>? Call, string? Refusal)> OpenAsync(string target, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var headers = lease.Headers(nameof(Broker.BrokerClient.Tunnel), target, out var signedFor);
+            headers.Add(WireLimits.TargetHeader, target);
+            var call = client.Tunnel(headers, cancellationToken: cancellationToken);
+            var refusal = await AwaitConnectedAsync(call, cancellationToken).ConfigureAwait(false);
+            if (refusal is null)
+            {
+                return (call, null);
+            }
+
+            call.Dispose();
+            if (attempt > 1 || !LeaseKeeper.IsLeaseUnknown(refusal.Value.Status))
+            {
+                return (null, refusal.Value.Reason);
+            }
+
+            try
+            {
+                if (await lease.RecoverAsync(signedFor, ReopenWait, cancellationToken).ConfigureAwait(false) is { } cannot)
+                {
+                    return (null, cannot);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return (null, WhyCancelled());
+            }
         }
     }
 
@@ -122,7 +161,7 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
     /// Waits for the broker to report the target connected. Null when it did; else why not. Not a byte is
     /// forwarded before this, so a refused tunnel never looks like a connection that opened and then broke.
     /// </summary>
-    private async Task<string?> AwaitConnectedAsync(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call, CancellationToken cancellationToken)
+    private async Task<Refusal?> AwaitConnectedAsync(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call, CancellationToken cancellationToken)
     {
         try
         {
@@ -134,17 +173,19 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
 
             // A trailers-only answer: the refusal's status surfaces on the first read.
             await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false);
-            return "the broker answered without connecting the target";
+            return new Refusal("the broker answered without connecting the target", Status.DefaultSuccess);
         }
-        catch (RpcException ex)
+        catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
         {
-            return RpcErrors.Describe(ex.Status);
+            return new Refusal(Describe(ex.Status, null), ex.Status);
         }
-        catch (OperationCanceledException)
+        catch (Exception ex) when (ex is OperationCanceledException or RpcException)
         {
-            return lease.Ended.IsCancellationRequested ? $"lease {lease.Current.LeaseId} expired" : "the agent is stopping";
+            return new Refusal(WhyCancelled(), Status.DefaultCancelled);
         }
     }
+
+    private string WhyCancelled() => lease.Ended.IsCancellationRequested ? $"lease {lease.Current.LeaseId} expired" : "the agent is stopping";
 
     private static Status? StatusOf(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call)
     {
@@ -158,6 +199,19 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
         }
     }
 
-    private static string Describe(Status? status, Exception? fallback) =>
-        (status ?? (fallback as RpcException)?.Status) is { } chosen ? RpcErrors.Describe(chosen) : fallback?.Message ?? "no reason given";
+    /// <summary>
+    /// The broker's own words when it sent any. A status with a transport failure behind it was made on this side:
+    /// the broker could not be reached, or the connection to it was lost, which says more than gRPC's wording.
+    /// </summary>
+    private static string Describe(Status? status, Exception? fallback) => status switch
+    {
+        { DebugException: { } cause, StatusCode: StatusCode.Unavailable } when cause is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError } =>
+            $"cannot reach the broker ({RpcErrors.Innermost(cause).Message})",
+        { DebugException: { } cause } => $"the connection to the broker was lost ({RpcErrors.Innermost(cause).Message})",
+        { } chosen => RpcErrors.Describe(chosen),
+        null => fallback?.Message ?? "no reason given",
+    };
+
+    /// <summary>Why a tunnel was not opened, and the status that said so (what decides whether to try again).</summary>
+    private readonly record struct Refusal(string Reason, Status Status);
 }

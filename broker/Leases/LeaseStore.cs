@@ -58,7 +58,7 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time) : IDispo
         var valid = await ValidateAsync(token).ConfigureAwait(false);
         if (valid is null || !_byId.TryGetValue(valid.LeaseId, out var lease) || lease.IsEnded)
         {
-            return (null, "the lease is unknown or has ended; open a new session");
+            return (null, WireLimits.LeaseUnknownDetail + "; open a new session");
         }
 
         if (!string.Equals(valid.Thumbprint, lease.SessionKeyThumbprint, StringComparison.Ordinal))
