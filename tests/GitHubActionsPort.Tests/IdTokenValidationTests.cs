@@ -1,10 +1,7 @@
-using System.Security.Cryptography;
 using GitHubActionsPort.Protocol.V1;
 using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
-using Grpc.Net.Client;
-using BrokerClient = GitHubActionsPort.Protocol.V1.Broker.BrokerClient;
 
 namespace GitHubActionsPort.Tests;
 
@@ -13,7 +10,7 @@ namespace GitHubActionsPort.Tests;
 /// (and in which words), and which tunnel calls a lease admits. The id-tokens refused outright, and why, are the
 /// attack catalogue in <see cref="TokenAttackTests"/>.
 /// </summary>
-public sealed class IdTokenValidationTests : TunnelFixture
+public sealed class IdTokenValidationTests : BrokerClientFixture
 {
     private const int RuleMaxConnections = 2;
     private static readonly TimeSpan RuleMaxTtl = TimeSpan.FromHours(1);
@@ -26,9 +23,6 @@ public sealed class IdTokenValidationTests : TunnelFixture
     private ForgeIssuer _forge = null!;
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Structure", "NUnit1032", Justification = "Disposed in OneTimeTearDown.")]
     private TcpTestServer _other = null!;
-    private GrpcChannel _channel = null!;
-    private BrokerClient _client = null!;
-    private ECDsa _sessionKey = null!;
 
     protected override Dictionary<string, string> ExtraTargets()
     {
@@ -62,19 +56,9 @@ public sealed class IdTokenValidationTests : TunnelFixture
         configuration["Broker:Rules:1:Targets:0"] = "secret";
     }
 
-    [OneTimeSetUp]
-    public void CreateClient()
-    {
-        _sessionKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        _channel = GrpcChannel.ForAddress(Broker.Address);
-        _client = new BrokerClient(_channel);
-    }
-
     [OneTimeTearDown]
-    public async Task DisposeClientAsync()
+    public async Task DisposeTargetsAsync()
     {
-        _channel.Dispose();
-        _sessionKey.Dispose();
         await _other.DisposeAsync();
         await _forge.DisposeAsync();
     }
@@ -281,14 +265,14 @@ public sealed class IdTokenValidationTests : TunnelFixture
         {
             IdToken = token,
             Targets = { targets },
-            SessionPublicKey = ByteString.CopyFrom(_sessionKey.ExportSubjectPublicKeyInfo()),
+            SessionPublicKey = ByteString.CopyFrom(SessionKey.ExportSubjectPublicKeyInfo()),
         };
         if (ttl is { } requested)
         {
             request.Ttl = Duration.FromTimeSpan(requested);
         }
 
-        return await _client.OpenSessionAsync(request, deadline: DateTime.UtcNow + TaskTimeouts.Default).ResponseAsync.DefaultTimeout();
+        return await Client.OpenSessionAsync(request, deadline: DateTime.UtcNow + TaskTimeouts.Default).ResponseAsync.DefaultTimeout();
     }
 
     /// <summary>
@@ -320,10 +304,10 @@ public sealed class IdTokenValidationTests : TunnelFixture
 
         if (leaseId is not null)
         {
-            headers.Add(Protocol.LeaseProof.Header, Protocol.LeaseProof.Create(_sessionKey, "Tunnel", leaseId, target, DateTimeOffset.UtcNow));
+            headers.Add(Protocol.LeaseProof.Header, Protocol.LeaseProof.Create(SessionKey, "Tunnel", leaseId, target, DateTimeOffset.UtcNow));
         }
 
-        return _client.Tunnel(headers, deadline: DateTime.UtcNow + TaskTimeouts.Default);
+        return Client.Tunnel(headers, deadline: DateTime.UtcNow + TaskTimeouts.Default);
     }
 
     /// <summary>

@@ -4,9 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using GitHubActionsPort.Protocol;
 using Grpc.Core;
-using Grpc.Net.Client;
 using Microsoft.IdentityModel.Tokens;
-using BrokerClient = GitHubActionsPort.Protocol.V1.Broker.BrokerClient;
 
 namespace GitHubActionsPort.Tests;
 
@@ -14,20 +12,8 @@ namespace GitHubActionsPort.Tests;
 /// A lease is bound to the session key the agent made in memory: every lease-bearing call proves possession of it,
 /// so a lease token copied out of a log, edited, or replayed opens nothing.
 /// </summary>
-public sealed class LeaseSecurityTests : TunnelFixture
+public sealed class LeaseSecurityTests : BrokerClientFixture
 {
-    private GrpcChannel _channel = null!;
-    private BrokerClient _client = null!;
-
-    [OneTimeSetUp]
-    public void CreateClient()
-    {
-        _channel = GrpcChannel.ForAddress(Broker.Address);
-        _client = new BrokerClient(_channel);
-    }
-
-    [OneTimeTearDown]
-    public void DisposeClient() => _channel.Dispose();
 
     [Test]
     public async Task LeaseWithItsKey_OpensATunnel()
@@ -138,7 +124,7 @@ public sealed class LeaseSecurityTests : TunnelFixture
     {
         var request = new Protocol.V1.OpenSessionRequest { IdToken = Issuer.MintToken("ghaport"), Targets = { "echo" } };
 
-        var refusal = Assert.ThrowsAsync<RpcException>(() => _client.OpenSessionAsync(request).ResponseAsync.DefaultTimeout());
+        var refusal = Assert.ThrowsAsync<RpcException>(() => Client.OpenSessionAsync(request).ResponseAsync.DefaultTimeout());
 
         Assert.That(refusal!.StatusCode, Is.EqualTo(StatusCode.InvalidArgument));
         Assert.That(refusal.Status.Detail, Does.Contain("session key"));
@@ -191,7 +177,7 @@ public sealed class LeaseSecurityTests : TunnelFixture
         using var _ = open;
         Assert.That(openRefusal, Is.Null);
 
-        await _client.CloseSessionAsync(new Protocol.V1.CloseSessionRequest(), session.Headers("CloseSession", string.Empty)).ResponseAsync.DefaultTimeout();
+        await Client.CloseSessionAsync(new Protocol.V1.CloseSessionRequest(), session.Headers("CloseSession", string.Empty)).ResponseAsync.DefaultTimeout();
 
         var ended = Assert.ThrowsAsync<RpcException>(() => open.ResponseStream.MoveNext().DefaultTimeout());
         Assert.That(ended!.StatusCode, Is.EqualTo(StatusCode.Aborted));
@@ -203,7 +189,7 @@ public sealed class LeaseSecurityTests : TunnelFixture
     private Task<RawSession> OpenAsync(params string[] targets) => OpenAsync(null, targets);
 
     private Task<RawSession> OpenAsync(TimeSpan? ttl, params string[] targets) =>
-        RawSession.OpenAsync(_client, Issuer.MintToken("ghaport"), targets.Length == 0 ? ["echo"] : targets, ttl);
+        RawSession.OpenAsync(Client, Issuer.MintToken("ghaport"), targets.Length == 0 ? ["echo"] : targets, ttl);
 
     protected override Dictionary<string, string> ExtraTargets() => new() { ["other"] = Echo.Address };
 

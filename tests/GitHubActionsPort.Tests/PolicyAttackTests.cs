@@ -2,8 +2,6 @@ using System.Security.Cryptography;
 using GitHubActionsPort.Protocol.V1;
 using Google.Protobuf;
 using Grpc.Core;
-using Grpc.Net.Client;
-using BrokerClient = GitHubActionsPort.Protocol.V1.Broker.BrokerClient;
 
 namespace GitHubActionsPort.Tests;
 
@@ -13,10 +11,8 @@ namespace GitHubActionsPort.Tests;
 /// reason that names the target and the identity the broker saw (never the policy), and no log line holding the
 /// token. Each attack has a control case that the same rule does grant, so a refusal is the policy's doing.
 /// </summary>
-public sealed class PolicyAttackTests : TunnelFixture
+public sealed class PolicyAttackTests : BrokerClientFixture
 {
-    private GrpcChannel _channel = null!;
-    private BrokerClient _client = null!;
 
     protected override void Configure(Dictionary<string, string?> configuration)
     {
@@ -34,15 +30,6 @@ public sealed class PolicyAttackTests : TunnelFixture
         AddRule(configuration, 5, "prt-wild", "prtwild", ("Claims:repository_id", "100001"), ("Claims:event_name", "pull_*"));
     }
 
-    [OneTimeSetUp]
-    public void CreateClient()
-    {
-        _channel = GrpcChannel.ForAddress(Broker.Address);
-        _client = new BrokerClient(_channel);
-    }
-
-    [OneTimeTearDown]
-    public void DisposeClient() => _channel.Dispose();
 
     [Test]
     public async Task PullRequestTarget_OnMain_AgainstARuleNotListingIt_IsPermissionDenied()
@@ -145,7 +132,7 @@ public sealed class PolicyAttackTests : TunnelFixture
             Targets = { targets },
             SessionPublicKey = ByteString.CopyFrom(sessionKey.ExportSubjectPublicKeyInfo()),
         };
-        return (await _client.OpenSessionAsync(request, deadline: DateTime.UtcNow + TaskTimeouts.Default).ResponseAsync.DefaultTimeout()).Lease;
+        return (await Client.OpenSessionAsync(request, deadline: DateTime.UtcNow + TaskTimeouts.Default).ResponseAsync.DefaultTimeout()).Lease;
     }
 
     /// <summary>Asserts PermissionDenied naming the target and the identity, with the token in neither reply nor log; returns the detail.</summary>

@@ -18,7 +18,7 @@ namespace GitHubActionsPort.Tests;
 /// a <c>TokenRejected</c> line naming the peer, and that neither the log nor the reply holds the token.
 /// Cases that depend on the broker's key cache (rotation, floods, start-up) get a broker and issuer of their own.
 /// </summary>
-public sealed class TokenAttackTests : TunnelFixture
+public sealed class TokenAttackTests : BrokerClientFixture
 {
     private const string Audience = "ghaport";
     private static readonly string[] EchoOnly = ["echo"];
@@ -26,9 +26,6 @@ public sealed class TokenAttackTests : TunnelFixture
     // Created in the configuration hook the base fixture's one-time set-up calls, disposed in the one-time tear-down.
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Structure", "NUnit1032", Justification = "Disposed in OneTimeTearDown.")]
     private ForgeIssuer _forge = null!;
-    private ECDsa _sessionKey = null!;
-    private GrpcChannel _channel = null!;
-    private BrokerClient _client = null!;
 
     private static long Now => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
@@ -44,21 +41,8 @@ public sealed class TokenAttackTests : TunnelFixture
         configuration["Broker:Rules:1:Targets:0"] = "echo";
     }
 
-    [OneTimeSetUp]
-    public void CreateClient()
-    {
-        _sessionKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        _channel = GrpcChannel.ForAddress(Broker.Address);
-        _client = new BrokerClient(_channel);
-    }
-
     [OneTimeTearDown]
-    public async Task DisposeClientAsync()
-    {
-        _channel.Dispose();
-        _sessionKey.Dispose();
-        await _forge.DisposeAsync();
-    }
+    public async Task DisposeForgeAsync() => await _forge.DisposeAsync();
 
     // ---- The signature and its algorithm ----------------------------------------------------------------------
 
@@ -606,14 +590,14 @@ public sealed class TokenAttackTests : TunnelFixture
 
     private static string Json(Dictionary<string, object> payload) => JsonSerializer.Serialize(payload);
 
-    private Task<OpenSessionResponse> OpenSessionAsync(string token) => OpenSessionAsync(_client, _sessionKey, token);
+    private Task<OpenSessionResponse> OpenSessionAsync(string token) => OpenSessionAsync(Client, SessionKey, token);
 
     private async Task<string> AssertRefusedAsync(string token) => (await AssertRefusedWithLogAsync(token)).Detail;
 
     private async Task<(string Detail, LogEntry Line)> AssertRefusedWithLogAsync(string token)
     {
         var before = Broker.Logs.Entries.Count;
-        var detail = await AssertRefusedAsync(_client, Broker.Logs, _sessionKey, token, StatusCode.Unauthenticated);
+        var detail = await AssertRefusedAsync(Client, Broker.Logs, SessionKey, token, StatusCode.Unauthenticated);
         // The fixture's tests run one at a time, so the lines since the call are this call's.
         var lines = Broker.Logs.Entries.Skip(before).Where(e => e.EventId.Name == "TokenRejected").ToList();
         Assert.That(lines, Has.Count.EqualTo(1), "each refusal leaves one TokenRejected line");
