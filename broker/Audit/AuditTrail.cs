@@ -1,0 +1,78 @@
+using GitHubActionsPort.Broker.Auth;
+using GitHubActionsPort.Protocol.Tunnels;
+using Lease = GitHubActionsPort.Broker.Leases.Lease;
+
+namespace GitHubActionsPort.Broker.Audit;
+
+/// <summary>
+/// What the broker records, by event: the one place that decides each record's fields. Identity claims, lease and
+/// tunnel ids, targets, peers, byte counts, durations and reasons; never a token.
+/// </summary>
+internal sealed class AuditTrail(AuditLog log)
+{
+    public Task SessionGrantedAsync(Lease lease, IReadOnlyList<string> rules) => log.WriteAsync(new("session.granted", new Dictionary<string, object?>
+    {
+        ["lease"] = lease.Id,
+        ["identity"] = Identity(lease.Caller),
+        ["targets"] = lease.Targets.Order(StringComparer.Ordinal).ToArray(),
+        ["expires_at"] = lease.ExpiresAt,
+        ["max_connections"] = lease.MaxConnections,
+        ["rules"] = rules,
+    }));
+
+    public Task SessionDeniedAsync(CallerIdentity caller, IReadOnlyCollection<string> targets, string reason) => log.WriteAsync(new("session.denied", new Dictionary<string, object?>
+    {
+        ["identity"] = Identity(caller),
+        ["targets"] = targets.ToArray(),
+        ["reason"] = reason,
+    }));
+
+    public Task TokenRejectedAsync(string peer, string reason) => log.WriteAsync(new("session.rejected", new Dictionary<string, object?>
+    {
+        ["peer"] = peer,
+        ["reason"] = reason,
+    }));
+
+    public Task LeaseRenewedAsync(Lease lease) => log.WriteAsync(new("lease.renewed", new Dictionary<string, object?>
+    {
+        ["lease"] = lease.Id,
+        ["expires_at"] = lease.ExpiresAt,
+    }));
+
+    /// <summary>A lease that ended: expired, closed by its agent, revoked (and by whom), or no longer permitted.</summary>
+    public Task LeaseEndedAsync(Lease lease) => log.WriteAsync(new(lease.EndReason is null ? "lease.expired" : "lease.ended", new Dictionary<string, object?>
+    {
+        ["lease"] = lease.Id,
+        ["reason"] = lease.EndReason ?? "expired",
+    }));
+
+    /// <summary>Written before the target is dialled: if it cannot be written, the tunnel is refused.</summary>
+    public Task TunnelOpeningAsync(Lease lease, string tunnelId, string target, string peer) => log.WriteAsync(new("tunnel.opened", new Dictionary<string, object?>
+    {
+        ["tunnel"] = tunnelId,
+        ["lease"] = lease.Id,
+        ["identity"] = Identity(lease.Caller),
+        ["target"] = target,
+        ["peer"] = peer,
+    }));
+
+    public Task TunnelClosedAsync(string tunnelId, string target, SpliceResult? result, TimeSpan duration, string reason) => log.WriteAsync(new("tunnel.closed", new Dictionary<string, object?>
+    {
+        ["tunnel"] = tunnelId,
+        ["target"] = target,
+        ["bytes_to_target"] = result?.BytesToSocket ?? 0,
+        ["bytes_from_target"] = result?.BytesFromSocket ?? 0,
+        ["duration_ms"] = (long)duration.TotalMilliseconds,
+        ["reason"] = reason,
+    }));
+
+    public Task PolicyReloadedAsync(bool applied, string detail) => log.WriteAsync(new("policy.reloaded", new Dictionary<string, object?>
+    {
+        ["applied"] = applied,
+        ["detail"] = detail,
+    }));
+
+    /// <summary>The job as its verified token described it: every string claim (the token itself is not among them).</summary>
+    private static Dictionary<string, string> Identity(CallerIdentity caller) =>
+        new(caller.Claims, StringComparer.Ordinal) { ["iss"] = caller.Issuer };
+}
