@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using GitHubActionsPort.Broker.Admin;
 using GitHubActionsPort.Broker.Configuration;
 
 namespace GitHubActionsPort.Broker.Hosting;
@@ -22,6 +23,9 @@ public static class BrokerCommand
           ghaport-broker [run] [--config FILE] [--urls URL] [--Broker:Key=Value ...]
           ghaport-broker dev   [--config FILE] [--target NAME=HOST:PORT ...] [--urls URL]
           ghaport-broker policy explain --token FILE [--targets NAME,...] [--no-verify] [--config FILE ...]
+          ghaport-broker sessions list [--json] [--config FILE] [--admin-url URL] [--admin-token-file FILE]
+          ghaport-broker sessions revoke (--lease ID | --claim NAME=PATTERN ...) [--block] [--reason TEXT] [...]
+          ghaport-broker sessions unblock BLOCK-ID [...]
 
         run             Serve sessions and tunnels from the Broker configuration section (JSON file, environment,
                         command line). The --config file is watched: a valid change to its targets, rules or lease
@@ -33,6 +37,12 @@ public static class BrokerCommand
                         policy, rule by rule, and print the lease it would get. The signature, audience and
                         lifetime are checked against the issuer unless --no-verify. Exit 0 would grant,
                         6 would deny, 5 the token fails verification, 2 bad command line or configuration.
+        sessions        Ask the running broker's admin endpoint (Broker:Admin:Url, default http://127.0.0.1:8471,
+                        with the credential in Broker:Admin:TokenFile, default admin-token beside the lease signing
+                        key): list live leases and blocks; revoke one lease, or every lease whose claims match all
+                        the --claim globs (each ends with its tunnels at once), with --block also refusing new
+                        sessions that match until 'sessions unblock'. Exit 0 done, 2 bad command line or
+                        configuration, 4 cannot reach the endpoint, 5 credential refused, 6 no such lease or block.
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -42,6 +52,11 @@ public static class BrokerCommand
         {
             Console.Out.WriteLine(Usage);
             return ExitOk;
+        }
+
+        if (args.Length > 0 && args[0] == "sessions")
+        {
+            return await SessionsCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
         }
 
         BrokerArguments parsed;
@@ -108,6 +123,11 @@ public static class BrokerCommand
                     {
                         await Console.Error.WriteLineAsync($"ghaport-broker: warning: {address} is plain HTTP off loopback: id-tokens, lease tokens and tunnel bytes cross the network unencrypted").ConfigureAwait(false);
                     }
+                }
+
+                if (app.AdminAddress() is { } admin)
+                {
+                    Console.Out.WriteLine($"admin {admin}");
                 }
 
                 if (devIssuer is not null)

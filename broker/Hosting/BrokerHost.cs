@@ -1,3 +1,4 @@
+using GitHubActionsPort.Broker.Admin;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Broker.Leases;
@@ -39,6 +40,7 @@ public static class BrokerHost
         }
 
         var settings = BrokerSettingsReader.Read(builder.Configuration);
+        var admin = AdminSettings.Read(builder.Configuration);
 
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -57,6 +59,7 @@ public static class BrokerHost
         builder.Services.AddBrokerLeases();
         builder.Services.AddSingleton<TargetDialer>();
         builder.Services.AddSingleton<TunnelAdmission>();
+        builder.Services.AddBrokerAdmin(admin);
 
         builder.Services.AddGrpc(grpc =>
         {
@@ -74,6 +77,13 @@ public static class BrokerHost
         var app = builder.Build();
         app.MapGrpcService<BrokerService>();
         return app;
+    }
+
+    /// <summary>Where the admin endpoint listens (port 0 resolved) once started; null when it is disabled.</summary>
+    public static Uri? AdminAddress(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetService<AdminEndpoint>()?.Address;
     }
 
     /// <summary>The addresses the broker actually listens on (port 0 resolved).</summary>

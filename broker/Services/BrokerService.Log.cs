@@ -21,6 +21,9 @@ internal sealed partial class BrokerService
         [LoggerMessage(13, LogLevel.Warning, "{Method} from {Peer} refused: {Reason}", EventName = "LeaseRejected")]
         public static partial void LeaseRejected(ILogger logger, string peer, string method, string reason);
 
+        [LoggerMessage(15, LogLevel.Warning, "Session {LeaseId} refused to {Caller}: blocked by {BlockId}", EventName = "SessionBlocked")]
+        public static partial void SessionBlocked(ILogger logger, string leaseId, string caller, string blockId);
+
         [LoggerMessage(1, LogLevel.Information, "Session {LeaseId} granted to {Caller} (run {RunId} attempt {RunAttempt}) for {Targets} until {ExpiresAt:u} by rule {Rules}", EventName = "SessionGranted")]
         public static partial void SessionGranted(ILogger logger, string leaseId, string caller, string runId, string runAttempt, string targets, DateTimeOffset expiresAt, string rules);
 

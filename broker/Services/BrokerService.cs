@@ -1,3 +1,4 @@
+using GitHubActionsPort.Broker.Admin;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Protocol;
@@ -19,6 +20,7 @@ internal sealed partial class BrokerService(
     LeaseStore leases,
     TargetDialer dialer,
     TunnelAdmission admission,
+    SessionBlocks blocks,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<BrokerService> logger) : Protocol.V1.Broker.BrokerBase
@@ -31,6 +33,7 @@ internal sealed partial class BrokerService(
             ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "the session key is missing or is not an ECDSA P-256 public key; this agent is too old for this broker"));
 
         var caller = await ValidateIdTokenAsync(request.IdToken, context).ConfigureAwait(false);
+        RefuseIfBlocked(caller, null);
         var decision = policy.Decide(caller, targets, ttl);
         if (!decision.Allowed)
         {
@@ -41,6 +44,13 @@ internal sealed partial class BrokerService(
         // The rule's cap on the lease's whole life, renewals included: the decision for an unbounded request.
         var maxLifetime = policy.Decide(caller, targets, TimeSpan.MaxValue).Ttl;
         var (lease, token) = leases.Grant(caller, targets, decision.Ttl, maxLifetime, decision.MaxConnections, sessionKey);
+        // A block placed between the check above and the grant did not see this lease in its sweep: check again.
+        if (blocks.Match(caller) is not null)
+        {
+            lease.End("sessions for this job are blocked by an administrator");
+            RefuseIfBlocked(caller, lease.Id);
+        }
+
         // The lease is bound to the job that asked: its run and attempt are recorded (and a renewal must match them).
         Log.SessionGranted(logger, lease.Id, caller.Describe(), ClaimOrNone(caller, "run_id"), ClaimOrNone(caller, "run_attempt"), string.Join(',', targets), lease.ExpiresAt, string.Join(',', decision.Rules));
         return Response(lease, token);
@@ -56,6 +66,8 @@ internal sealed partial class BrokerService(
             Log.RenewalRefused(logger, lease.Id, "the id-token belongs to another job");
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"lease {lease.Id} was granted to another job; a renewal needs that job's own id-token"));
         }
+
+        RefuseIfBlocked(caller, lease.Id);
 
         // The identity must still pass the policy now, which may have changed since the grant.
         var decision = policy.Decide(caller, lease.Targets, ttl);
@@ -83,6 +95,18 @@ internal sealed partial class BrokerService(
         lease.End("closed by the agent");
         Log.SessionClosed(logger, lease.Id);
         return new CloseSessionResponse();
+    }
+
+    /// <summary>Refuses a caller an administrator has blocked (<c>ghaport-broker sessions revoke --block</c>).</summary>
+    private void RefuseIfBlocked(CallerIdentity caller, string? leaseId)
+    {
+        if (blocks.Match(caller) is not { } block)
+        {
+            return;
+        }
+
+        Log.SessionBlocked(logger, leaseId ?? "(new session)", caller.Describe(), block.Id);
+        throw new RpcException(new Status(StatusCode.PermissionDenied, "sessions for this job are blocked by an administrator"));
     }
 
     /// <summary>Checks an id-token, turning each way it can fail into the status the job can act on.</summary>

@@ -17,9 +17,13 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         _app = app;
         Logs = logs;
         Address = app.Addresses()[0];
+        AdminAddress = app.AdminAddress();
     }
 
     public Uri Address { get; }
+
+    /// <summary>The admin endpoint (on a port from the OS unless the configuration names one); null when disabled.</summary>
+    public Uri? AdminAddress { get; }
 
     public LogSink Logs { get; }
 
@@ -53,9 +57,12 @@ public sealed class BrokerUnderTest : IAsyncDisposable
     public static async Task<BrokerUnderTest> StartAsync(IReadOnlyDictionary<string, string?> configuration, TextWriter? echo = null, Uri? url = null)
     {
         var logs = new LogSink { Echo = echo };
+        // The admin endpoint's fixed default port would collide between brokers; a test that wants one says so.
+        var overrides = new Dictionary<string, string?>(configuration);
+        overrides.TryAdd("Broker:Admin:Url", "http://127.0.0.1:0");
         var app = BrokerHost.Build(
             ["--urls", url?.GetLeftPart(UriPartial.Authority) ?? "http://127.0.0.1:0"],
-            overrides: configuration,
+            overrides: overrides,
             logging: logging =>
             {
                 logging.ClearProviders();

@@ -7,9 +7,14 @@ public static class BrokerProcess
     /// Starts the broker from a temp folder (its content root is its own folder, so a relative path means the
     /// test's file), without the test run's own <c>Broker__</c> and <c>ASPNETCORE_</c> settings.
     /// </summary>
-    public static ChildProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null) =>
-        ChildProcess.Start("ghaport-broker.dll", args, environment, inherit: name =>
+    public static ChildProcess Start(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        // The admin endpoint's fixed default port would collide with a broker already on this host.
+        var withAdmin = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>());
+        withAdmin.TryAdd("Broker__Admin__Url", "http://127.0.0.1:0");
+        return ChildProcess.Start("ghaport-broker.dll", args, withAdmin, inherit: name =>
             !name.StartsWith("Broker__", StringComparison.OrdinalIgnoreCase) && !name.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase));
+    }
 
     /// <summary>
     /// Runs a start-up expected to fail and returns the exit code with everything it printed; a broker that starts

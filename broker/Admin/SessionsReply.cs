@@ -1,0 +1,4 @@
+namespace GitHubActionsPort.Broker.Admin;
+
+/// <summary>The reply of <c>GET /admin/sessions</c>: the live leases and the standing blocks.</summary>
+internal sealed record SessionsReply(IReadOnlyList<LeaseSummary> Leases, IReadOnlyList<BlockSummary> Blocks);
