@@ -26,6 +26,7 @@ public static class BrokerCommand
           ghaport-broker sessions list [--json] [--config FILE] [--admin-url URL] [--admin-token-file FILE]
           ghaport-broker sessions revoke (--lease ID | --claim NAME=PATTERN ...) [--block] [--reason TEXT] [...]
           ghaport-broker sessions unblock BLOCK-ID [...]
+          ghaport-broker audit verify FILE
 
         run             Serve sessions and tunnels from the Broker configuration section (JSON file, environment,
                         command line). The --config file is watched: a valid change to its targets, rules or lease
@@ -43,6 +44,8 @@ public static class BrokerCommand
                         the --claim globs (each ends with its tunnels at once), with --block also refusing new
                         sessions that match until 'sessions unblock'. Exit 0 done, 2 bad command line or
                         configuration, 4 cannot reach the endpoint, 5 credential refused, 6 no such lease or block.
+        audit verify    Check the audit trail FILE (and its rotated files, FILE.*) link by link. Exit 0 intact,
+                        8 broken (the first broken record is named), 2 no such trail.
         """;
 
     public static async Task<int> RunAsync(string[] args)
@@ -52,6 +55,11 @@ public static class BrokerCommand
         {
             Console.Out.WriteLine(Usage);
             return ExitOk;
+        }
+
+        if (args is ["audit", "verify", var trail])
+        {
+            return await AuditVerifyCommand.RunAsync(trail, Console.Out, Console.Error).ConfigureAwait(false);
         }
 
         if (args.Length > 0 && args[0] == "sessions")

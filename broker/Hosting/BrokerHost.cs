@@ -1,4 +1,5 @@
 using GitHubActionsPort.Broker.Admin;
+using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Broker.Leases;
@@ -57,6 +58,7 @@ public static class BrokerHost
         builder.Services.AddIdTokenValidation();
         builder.Services.AddBrokerPolicy();
         builder.Services.AddBrokerLeases();
+        builder.Services.AddBrokerAudit(builder.Configuration);
         builder.Services.AddSingleton<TargetDialer>();
         builder.Services.AddSingleton<TunnelAdmission>();
         builder.Services.AddBrokerAdmin(admin);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
+using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Protocol;
 
@@ -9,7 +10,7 @@ namespace GitHubActionsPort.Broker.Leases;
 /// The live leases, and the check every lease-bearing call passes: a token this broker signed, naming a live lease,
 /// presented with a fresh proof signed by that lease's session key.
 /// </summary>
-internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time) : IDisposable
+internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time, AuditTrail audit, ILogger<LeaseStore> logger) : IDisposable
 {
     private readonly ConcurrentDictionary<string, Lease> _byId = new(StringComparer.Ordinal);
 
@@ -35,6 +36,10 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time) : IDispo
         lease.Ended.Register(() =>
         {
             _byId.TryRemove(new KeyValuePair<string, Lease>(id, lease));
+            // Expired, closed, revoked or no longer permitted: the trail says which. The lease has ended either way.
+            audit.LeaseEndedAsync(lease).ContinueWith(
+                write => LeaseStoreLog.EndNotAudited(logger, id, write.Exception!.GetBaseException().Message),
+                CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             foreach (var (hash, token) in _validated)
             {
                 if (token.LeaseId == id)

@@ -18,6 +18,9 @@ internal sealed partial class BrokerService
         [LoggerMessage(14, LogLevel.Warning, "Lease {LeaseId}: tunnel to '{Target}' refused, the lease does not cover it", EventName = "TunnelDenied")]
         public static partial void TunnelDenied(ILogger logger, string leaseId, string target);
 
+        [LoggerMessage(15, LogLevel.Warning, "An audit record was not written: {Reason}", EventName = "AuditSkipped")]
+        public static partial void AuditSkipped(ILogger logger, string reason);
+
         [LoggerMessage(13, LogLevel.Warning, "{Method} from {Peer} refused: {Reason}", EventName = "LeaseRejected")]
         public static partial void LeaseRejected(ILogger logger, string peer, string method, string reason);
 

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
 using GitHubActionsPort.Broker.Auth;
+using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.Tunnels;
@@ -63,6 +64,54 @@ internal sealed partial class BrokerService
         var started = time.GetTimestamp();
         using var tunnelEnds = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lease.Ended, lifetime.ApplicationStopping);
 
+        // Recorded before the target is dialled: a tunnel the audit trail cannot hold is not opened (fail closed).
+        try
+        {
+            await audit.TunnelOpeningAsync(lease, tunnelId, targetName, context.Peer).ConfigureAwait(false);
+        }
+        catch (AuditWriteException ex)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the broker cannot record tunnels in its audit trail right now; refused"), ex.Message);
+        }
+
+        SpliceResult result;
+        try
+        {
+            result = await DialAndSpliceAsync(lease, tunnelId, targetName, address, started, tunnelEnds, requestStream, responseStream, context).ConfigureAwait(false);
+        }
+        catch (RpcException ex)
+        {
+            await AuditBestEffortAsync(audit.TunnelClosedAsync(tunnelId, targetName, null, time.GetElapsedTime(started), ex.Status.Detail)).ConfigureAwait(false);
+            throw;
+        }
+
+        var failure = result.End switch
+        {
+            TunnelEnd.Completed => null,
+            TunnelEnd.SocketFailed => new RpcException(new Status(StatusCode.Aborted, $"target '{targetName}' reset the connection")),
+            TunnelEnd.StreamFailed when result.Error is InvalidDataException protocolError => new RpcException(new Status(StatusCode.InvalidArgument, protocolError.Message)),
+            TunnelEnd.StreamFailed => new RpcException(new Status(StatusCode.Cancelled, "the agent's side of the tunnel failed")),
+            _ => WhyCanceled(lease, context) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled")),
+        };
+        await AuditBestEffortAsync(audit.TunnelClosedAsync(tunnelId, targetName, result, time.GetElapsedTime(started), failure?.Status.Detail ?? "completed")).ConfigureAwait(false);
+        if (failure is not null)
+        {
+            throw failure;
+        }
+    }
+
+    /// <summary>Dials the target and splices until the tunnel ends; a target that cannot be dialled is an error status.</summary>
+    private async Task<SpliceResult> DialAndSpliceAsync(
+        Lease lease,
+        string tunnelId,
+        string targetName,
+        Configuration.TargetAddress address,
+        long started,
+        CancellationTokenSource tunnelEnds,
+        IAsyncStreamReader<TunnelFrame> requestStream,
+        IServerStreamWriter<TunnelFrame> responseStream,
+        ServerCallContext context)
+    {
         Socket socket;
         try
         {
@@ -99,20 +148,13 @@ internal sealed partial class BrokerService
             var result = await TunnelSplice.RunAsync(target, requestStream, responseStream, null, tunnelEnds.Token).ConfigureAwait(false);
             Log.TunnelClosed(logger, tunnelId, targetName, result.End, result.BytesToSocket, result.BytesFromSocket, time.GetElapsedTime(started).TotalMilliseconds);
 
-            if (result.End == TunnelEnd.Completed)
+            // Any end but a clean one is a reset for the target (and an error status for the agent, from the caller).
+            if (result.End != TunnelEnd.Completed)
             {
-                return;
+                target.Abort();
             }
 
-            // Any other end is a reset for the target, and an error status for the agent.
-            target.Abort();
-            throw result.End switch
-            {
-                TunnelEnd.SocketFailed => new RpcException(new Status(StatusCode.Aborted, $"target '{targetName}' reset the connection")),
-                TunnelEnd.StreamFailed when result.Error is InvalidDataException protocolError => new RpcException(new Status(StatusCode.InvalidArgument, protocolError.Message)),
-                TunnelEnd.StreamFailed => new RpcException(new Status(StatusCode.Cancelled, "the agent's side of the tunnel failed")),
-                _ => WhyCanceled(lease, context) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled")),
-            };
+            return result;
         }
     }
 

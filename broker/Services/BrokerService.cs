@@ -1,4 +1,5 @@
 using GitHubActionsPort.Broker.Admin;
+using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Protocol;
@@ -21,6 +22,7 @@ internal sealed partial class BrokerService(
     TargetDialer dialer,
     TunnelAdmission admission,
     SessionBlocks blocks,
+    AuditTrail audit,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<BrokerService> logger) : Protocol.V1.Broker.BrokerBase
@@ -38,6 +40,7 @@ internal sealed partial class BrokerService(
         if (!decision.Allowed)
         {
             Log.SessionDenied(logger, caller.Describe(), decision.Reason!);
+            await AuditBestEffortAsync(audit.SessionDeniedAsync(caller, targets, decision.Reason!)).ConfigureAwait(false);
             throw new RpcException(new Status(StatusCode.PermissionDenied, decision.Reason!));
         }
 
@@ -49,6 +52,17 @@ internal sealed partial class BrokerService(
         {
             lease.End("sessions for this job are blocked by an administrator");
             RefuseIfBlocked(caller, lease.Id);
+        }
+
+        // A grant the audit trail cannot hold is no grant (fail closed): the lease ends before anyone can use it.
+        try
+        {
+            await audit.SessionGrantedAsync(lease, decision.Rules).ConfigureAwait(false);
+        }
+        catch (AuditWriteException ex)
+        {
+            lease.End("the audit trail could not record it");
+            throw new RpcException(new Status(StatusCode.Unavailable, "the broker cannot record sessions in its audit trail right now; try again later"), ex.Message);
         }
 
         // The lease is bound to the job that asked: its run and attempt are recorded (and a renewal must match them).
@@ -86,6 +100,7 @@ internal sealed partial class BrokerService(
         }
 
         Log.SessionRenewed(logger, lease.Id, lease.ExpiresAt);
+        await AuditBestEffortAsync(audit.LeaseRenewedAsync(lease)).ConfigureAwait(false);
         return Response(lease, leases.Reissue(lease));
     }
 
@@ -125,6 +140,7 @@ internal sealed partial class BrokerService(
         catch (TokenRejectedException ex)
         {
             Log.TokenRejected(logger, context.Peer, ex.Message);
+            await AuditBestEffortAsync(audit.TokenRejectedAsync(context.Peer, ex.Message)).ConfigureAwait(false);
             throw new RpcException(new Status(StatusCode.Unauthenticated, "id-token rejected: " + ex.Message));
         }
         catch (IssuerUnavailableException ex)
@@ -161,6 +177,22 @@ internal sealed partial class BrokerService(
         a.Claims.GetValueOrDefault(claim) == b.Claims.GetValueOrDefault(claim);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>
+    /// Records what was refused or changed anyway: a refusal stands whether or not it is recorded, and the failure to
+    /// record it is logged (the trail's own error says why).
+    /// </summary>
+    private async Task AuditBestEffortAsync(Task write)
+    {
+        try
+        {
+            await write.ConfigureAwait(false);
+        }
+        catch (AuditWriteException ex)
+        {
+            Log.AuditSkipped(logger, ex.Message);
+        }
+    }
 
     private static string ClaimOrNone(CallerIdentity caller, string claim) =>
         caller.Claims.TryGetValue(claim, out var value) ? AuditText.Clean(value) : "(none)";

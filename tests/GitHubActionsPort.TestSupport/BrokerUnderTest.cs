@@ -60,6 +60,8 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         // The admin endpoint's fixed default port would collide between brokers; a test that wants one says so.
         var overrides = new Dictionary<string, string?>(configuration);
         overrides.TryAdd("Broker:Admin:Url", "http://127.0.0.1:0");
+        // A trail of its own per broker: tests run many brokers, and one trail has one writer.
+        overrides.TryAdd("Broker:Audit:Path", TempAuditPath());
         var app = BrokerHost.Build(
             ["--urls", url?.GetLeftPart(UriPartial.Authority) ?? "http://127.0.0.1:0"],
             overrides: overrides,
@@ -72,6 +74,10 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         await app.StartAsync().DefaultTimeout().ConfigureAwait(false);
         return new BrokerUnderTest(app, logs);
     }
+
+    /// <summary>A fresh audit trail path under the temp folder.</summary>
+    public static string TempAuditPath() =>
+        Path.Combine(Path.GetTempPath(), "ghaport-audit-" + Guid.NewGuid().ToString("N"), "audit.jsonl");
 
     public async ValueTask DisposeAsync()
     {

@@ -1,0 +1,107 @@
+using System.Net.Sockets;
+using GitHubActionsPort.Broker.Audit;
+using GitHubActionsPort.Broker.DevIssuer;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace GitHubActionsPort.Tests;
+
+/// <summary>A real session through a real broker leaves the audit trail a platform engineer would expect.</summary>
+public sealed class AuditedSessionTests
+{
+    private static readonly string[] ExpectedTypes = ["session.granted", "tunnel.opened", "tunnel.closed", "lease.ended"];
+
+    private string _trail = null!;
+
+    [SetUp]
+    public void ChooseTrail() => _trail = BrokerUnderTest.TempAuditPath();
+
+    [TearDown]
+    public void DeleteTrail() => Directory.Delete(Path.GetDirectoryName(_trail)!, recursive: true);
+
+    [Test]
+    public async Task ScriptedSession_IsRecorded_WithByteCounts_AndVerifies()
+    {
+        await using var issuer = await DevIssuer.StartAsync().DefaultTimeout();
+        await using var echo = TcpTestServer.Echo();
+        var broker = await StartBrokerAsync(issuer, echo);
+        await using (var agent = await AgentUnderTest.StartAsync(broker.Address, ["0:echo"], AgentUnderTest.GitHubEnvironment(issuer), echo: TestContext.Progress))
+        {
+            var data = SocketIo.RandomBytes(100 * 1024);
+            using var client = await SocketIo.ConnectAsync(agent["echo"]);
+            var reading = client.ReadToEndAsync();
+            await client.SendAllAsync(data);
+            client.Shutdown(SocketShutdown.Send);
+            Assert.That(await reading.DefaultTimeout(), Has.Length.EqualTo(data.Length));
+            await broker.Logs.WaitForAsync(e => e.EventId.Name == "TunnelClosed").DefaultTimeout();
+            Assert.That(await agent.StopAsync(), Is.Zero);
+        }
+
+        await broker.Logs.WaitForAsync(e => e.EventId.Name == "SessionClosed").DefaultTimeout();
+        // Stopping the broker drains the trail's queue: every record is on disk after this.
+        await broker.DisposeAsync();
+        var lines = await File.ReadAllLinesAsync(_trail);
+        var text = string.Join('\n', lines);
+
+        Assert.That(Types(lines), Is.EqualTo(ExpectedTypes));
+        Assert.That(lines[2], Does.Contain("\"bytes_to_target\":102400").And.Contain("\"bytes_from_target\":102400").And.Contain("\"reason\":\"completed\""));
+        Assert.That(lines[3], Does.Contain("closed by the agent"));
+        Assert.That(lines[0], Does.Contain("\"repository\":\"acme/app\"").And.Contain("\"run_id\":\"3000001\""));
+        Assert.That(text, Does.Not.Contain("eyJ"), "no token, nor any JWT, is ever written to the trail");
+        Assert.That(AuditVerifier.Verify(_trail).IsIntact, Is.True);
+    }
+
+    [Test]
+    public async Task AuditVerifyCommand_PassesAnIntactTrail_AndNamesTheEditedRecord()
+    {
+        await using (var trail = new AuditLog(new AuditOptions { Path = _trail }, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger<AuditLog>.Instance))
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await trail.WriteAsync(new AuditRecord("tunnel.opened", new Dictionary<string, object?> { ["n"] = i })).DefaultTimeout();
+            }
+        }
+
+        await using (var intact = BrokerProcess.Start(["audit", "verify", _trail]))
+        {
+            Assert.That(await intact.WaitForExitAsync(), Is.Zero, intact.Describe());
+            Assert.That(intact.Output.Lines, Has.Some.Contains("intact: 5 records"));
+        }
+
+        var lines = await File.ReadAllLinesAsync(_trail);
+        lines[1] = lines[1].Replace("\"n\":1", "\"n\":7", StringComparison.Ordinal);
+        await File.WriteAllLinesAsync(_trail, lines);
+        await using var broken = BrokerProcess.Start(["audit", "verify", _trail]);
+
+        Assert.That(await broken.WaitForExitAsync(), Is.EqualTo(8), broken.Describe());
+        Assert.That(broken.Error.Lines, Has.Some.Contains("line 2"));
+    }
+
+    [Test]
+    public async Task UnwritableTrail_RefusesNewTunnels()
+    {
+        await using var issuer = await DevIssuer.StartAsync().DefaultTimeout();
+        await using var echo = TcpTestServer.Echo();
+        await using var broker = await StartBrokerAsync(issuer, echo);
+        await using var agent = await AgentUnderTest.StartAsync(broker.Address, ["0:echo"], AgentUnderTest.GitHubEnvironment(issuer), echo: TestContext.Progress);
+
+        // The trail goes away under the broker (as a full or failed disk would): it can record nothing more.
+        await broker.Services.GetRequiredService<AuditLog>().DisposeAsync();
+        using var client = await SocketIo.ConnectAsync(agent["echo"]);
+        var (data, _) = await client.ReadUntilClosedAsync().DefaultTimeout();
+
+        Assert.That(data, Is.Empty);
+        var refused = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelRefused").DefaultTimeout();
+        Assert.That(refused.Message, Does.Contain("audit trail"));
+        Assert.That(echo.AcceptedCount, Is.Zero, "the target is never dialled for a tunnel that cannot be recorded");
+    }
+
+    private async Task<BrokerUnderTest> StartBrokerAsync(DevIssuer issuer, TcpTestServer echo)
+    {
+        var configuration = BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address });
+        configuration["Broker:Audit:Path"] = _trail;
+        return await BrokerUnderTest.StartAsync(configuration, TestContext.Progress);
+    }
+
+    private static string[] Types(IEnumerable<string> lines) =>
+        lines.Select(l => l.Split("\"type\":\"")[1].Split('"')[0]).ToArray();
+}
