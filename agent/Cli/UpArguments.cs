@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 
 namespace GitHubActionsPort.Agent.Cli;
 
@@ -34,6 +36,12 @@ public sealed record UpArguments
     /// <summary>This process is the background agent a <c>--detach</c> run started (internal flag).</summary>
     public bool Background { get; init; }
 
+    /// <summary>
+    /// The certificates of a private CA the broker's certificate must chain to (<c>--ca-cert FILE</c>, PEM, one or
+    /// more); null trusts the system store.
+    /// </summary>
+    public X509Certificate2Collection? CaCertificates { get; init; }
+
     /// <summary>The arguments as given, for starting the background agent with the same ones.</summary>
     public IReadOnlyList<string> Raw { get; init; } = [];
 
@@ -57,6 +65,30 @@ public sealed record UpArguments
         return true;
     }
 
+    private static X509Certificate2Collection ReadCaCertificates(string path)
+    {
+        var certificates = new X509Certificate2Collection();
+        try
+        {
+            certificates.ImportFromPemFile(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"--ca-cert '{path}' cannot be read ({ex.Message})");
+        }
+        catch (CryptographicException ex)
+        {
+            throw new ArgumentException($"--ca-cert '{path}' is not a PEM certificate file ({ex.Message})");
+        }
+
+        if (certificates.Count == 0)
+        {
+            throw new ArgumentException($"--ca-cert '{path}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+        }
+
+        return certificates;
+    }
+
     public static UpArguments Parse(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
@@ -71,6 +103,7 @@ public sealed record UpArguments
         var noProbe = false;
         var timeout = TimeSpan.FromSeconds(60);
         string? stateDirectory = null;
+        X509Certificate2Collection? caCertificates = null;
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -142,6 +175,9 @@ public sealed record UpArguments
                     }
 
                     break;
+                case "--ca-cert":
+                    caCertificates = ReadCaCertificates(Value());
+                    break;
                 default:
                     throw new ArgumentException($"unknown argument '{arg}'");
             }
@@ -168,6 +204,11 @@ public sealed record UpArguments
             throw new ArgumentException($"{duplicate.Key} is forwarded twice");
         }
 
+        if (caCertificates is not null && broker.Scheme != Uri.UriSchemeHttps)
+        {
+            throw new ArgumentException($"--ca-cert verifies the broker's TLS certificate; --broker '{broker}' is not an https URL");
+        }
+
         if (detach && background)
         {
             throw new ArgumentException("--detach starts a background agent; it cannot be one");
@@ -186,6 +227,7 @@ public sealed record UpArguments
             Probe = (detach || background) && !noProbe,
             Timeout = timeout,
             StateDirectory = stateDirectory,
+            CaCertificates = caCertificates,
             Raw = args.ToArray(),
         };
     }

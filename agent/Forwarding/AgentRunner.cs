@@ -47,7 +47,7 @@ public static partial class AgentRunner
             var idToken = await IdTokenSource.GetAsync(args, context.Environment, stopping).ConfigureAwait(false);
             // Masked before anything could print it: GitHub then hides it in every later log line of the job.
             github.Mask(idToken);
-            using var channel = BrokerChannel.Create(args.Broker, context.Transport, context.LoggerFactory);
+            using var channel = BrokerChannel.Create(args.Broker, context.Transport, context.LoggerFactory, args.CaCertificates);
             var client = new Broker.BrokerClient(channel);
 
             // Made in memory for this session only: the lease is bound to it, so the lease token alone opens nothing.

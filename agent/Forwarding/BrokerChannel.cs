@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using GitHubActionsPort.Protocol;
 using Grpc.Net.Client;
 
@@ -12,7 +13,14 @@ internal static class BrokerChannel
     /// </summary>
     private const string LoadBalancingDisabled = "__GrpcLoadBalancingDisabled";
 
-    public static GrpcChannel Create(Uri broker, AgentTransport transport, ILoggerFactory loggerFactory)
+    /// <param name="broker">The broker's URL; an https one is verified as <paramref name="caCertificates"/> says.</param>
+    /// <param name="transport">HTTP/2 window, keep-alive and connect settings.</param>
+    /// <param name="loggerFactory">Where gRPC logs.</param>
+    /// <param name="caCertificates">
+    /// The private CA the broker's certificate must chain to (<c>--ca-cert</c>); null trusts the system store.
+    /// Either way the certificate must name the broker URL's host.
+    /// </param>
+    public static GrpcChannel Create(Uri broker, AgentTransport transport, ILoggerFactory loggerFactory, X509Certificate2Collection? caCertificates = null)
     {
         var handler = new SocketsHttpHandler
         {
@@ -29,6 +37,20 @@ internal static class BrokerChannel
             AllowAutoRedirect = false,
             UseCookies = false,
         };
+
+        if (caCertificates is not null)
+        {
+            // Only these roots, not the system store as well: a private broker's certificate has no business chaining to
+            // a public CA. A private CA rarely publishes revocation lists, so revocation is not checked. SslStream still
+            // checks the host name and the validity dates against this policy.
+            var policy = new X509ChainPolicy
+            {
+                TrustMode = X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = X509RevocationMode.NoCheck,
+            };
+            policy.CustomTrustStore.AddRange(caCertificates);
+            handler.SslOptions.CertificateChainPolicy = policy;
+        }
 
         // One broker, one address: the balancer has nothing to choose, and it would remember a failed connect. While
         // its reconnect backoff (up to two minutes) runs, every call fails at once without trying, so a broker back

@@ -1,3 +1,4 @@
+using System.Security.Authentication;
 using GitHubActionsPort.Agent.Cli;
 using GitHubActionsPort.Protocol.V1;
 using Google.Protobuf.WellKnownTypes;
@@ -34,6 +35,7 @@ internal static class SessionOpener
                 StatusCode.Unauthenticated => new AgentException(ExitCodes.TokenRejected, $"the broker rejected the id-token: {Detail(ex)}", ex),
                 StatusCode.PermissionDenied => new AgentException(ExitCodes.TargetDenied, $"the broker denied the session: {Detail(ex)}", ex),
                 StatusCode.InvalidArgument => new AgentException(ExitCodes.Usage, $"the broker refused the request: {Detail(ex)}", ex),
+                _ when UntrustedCertificate(ex) is { } tls => new AgentException(ExitCodes.BrokerUnreachable, $"cannot reach {where}: the broker's TLS certificate is not trusted ({tls.Message}); pass --ca-cert FILE for a private CA", ex),
                 StatusCode.DeadlineExceeded => new AgentException(ExitCodes.BrokerUnreachable, $"{where} did not answer within {timeout.TotalSeconds:0} s", ex),
                 StatusCode.Unavailable or StatusCode.Unknown or StatusCode.Internal when ex.Status.DebugException is not null =>
                     new AgentException(ExitCodes.BrokerUnreachable, $"cannot reach {where}: {RpcErrors.Innermost(ex.Status.DebugException!).Message}", ex),
@@ -41,6 +43,20 @@ internal static class SessionOpener
                 _ => new AgentException(ExitCodes.Failure, $"opening a session failed: {ex.StatusCode} {Detail(ex)}", ex),
             };
         }
+    }
+
+    /// <summary>The TLS handshake's failure, when the broker's certificate is why the call failed.</summary>
+    private static AuthenticationException? UntrustedCertificate(RpcException ex)
+    {
+        for (var cause = ex.Status.DebugException; cause is not null; cause = cause.InnerException)
+        {
+            if (cause is AuthenticationException tls)
+            {
+                return tls;
+            }
+        }
+
+        return null;
     }
 
     private static string Detail(RpcException ex) => string.IsNullOrEmpty(ex.Status.Detail) ? ex.StatusCode.ToString() : ex.Status.Detail;

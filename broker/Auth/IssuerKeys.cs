@@ -75,6 +75,7 @@ internal sealed class IssuerKeys(IssuerSettings issuer, HttpClient http, TimePro
             // Not the caller's token: the HttpClient's timeout bounds the fetch, and every waiter shares it.
             var keys = await FetchAsync(CancellationToken.None).ConfigureAwait(false);
             var snapshot = new KeySnapshot(keys, time.GetUtcNow());
+            Telemetry.BrokerMetrics.KeysRefreshed(succeeded: true);
             lock (_gate)
             {
                 _current = snapshot;
@@ -85,6 +86,7 @@ internal sealed class IssuerKeys(IssuerSettings issuer, HttpClient http, TimePro
         }
         catch (Exception ex)
         {
+            Telemetry.BrokerMetrics.KeysRefreshed(succeeded: false);
             var failure = ex as IssuerUnavailableException ?? new IssuerUnavailableException($"The signing keys of {Issuer.Issuer} are unusable: {ex.Message}", ex);
             lock (_gate)
             {

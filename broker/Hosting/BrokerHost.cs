@@ -1,10 +1,12 @@
 using GitHubActionsPort.Broker.Admin;
 using GitHubActionsPort.Broker.Audit;
+using GitHubActionsPort.Broker.Telemetry;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Broker.Leases;
 using GitHubActionsPort.Broker.Policy;
 using GitHubActionsPort.Broker.Services;
+using GitHubActionsPort.Broker.Tls;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -53,12 +55,21 @@ public static class BrokerHost
         builder.Logging.AddFilter("System.Net.Http.HttpClient", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
 
+        // One binary, three ways to run: each integration does nothing unless it detects its service manager, so a
+        // console run is unchanged. Under systemd: Type=notify (READY=1/STOPPING=1 to NOTIFY_SOCKET), SIGTERM as a stop,
+        // and journal-formatted console lines (registered after AddSimpleConsole so its formatter wins). Under the
+        // Windows SCM: the service lifetime and the event log (source "ghaport-broker"); the package guards every
+        // Windows-only call itself, so nothing Windows-only runs on Unix and nothing Unix-only runs on Windows.
+        builder.Services.AddSystemd();
+        builder.Services.AddWindowsService(o => o.ServiceName = "ghaport-broker");
+
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddIdTokenValidation();
         builder.Services.AddBrokerPolicy();
         builder.Services.AddBrokerLeases();
         builder.Services.AddBrokerAudit(builder.Configuration);
+        builder.Services.AddBrokerMetrics(builder.Configuration);
         builder.Services.AddSingleton<TargetDialer>();
         builder.Services.AddSingleton<TunnelAdmission>();
         builder.Services.AddBrokerAdmin(admin);
@@ -70,7 +81,9 @@ public static class BrokerHost
             grpc.EnableDetailedErrors = false;
         });
 
-        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, settings.Transport));
+        var certificates = CertificateSource.Load(builder.Configuration);
+        KestrelTlsExtensions.RequireCertificateForHttps(builder.Configuration["urls"], certificates);
+        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, settings.Transport, certificates));
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists())
         {
             builder.WebHost.UseUrls(DefaultUrl);
@@ -82,6 +95,13 @@ public static class BrokerHost
     }
 
     /// <summary>Where the admin endpoint listens (port 0 resolved) once started; null when it is disabled.</summary>
+    /// <summary>Where <c>/metrics</c> and <c>/healthz</c> are served (port 0 resolved); null when disabled.</summary>
+    public static Uri? MetricsAddress(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetService<MetricsEndpoint>()?.Address;
+    }
+
     public static Uri? AdminAddress(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -111,7 +131,7 @@ public static class BrokerHost
         }
     }
 
-    private static void ConfigureKestrel(KestrelServerOptions kestrel, TransportSettings transport)
+    private static void ConfigureKestrel(KestrelServerOptions kestrel, TransportSettings transport, CertificateSource? certificates)
     {
         kestrel.AddServerHeader = false;
         var limits = kestrel.Limits;
@@ -133,5 +153,7 @@ public static class BrokerHost
         limits.MinResponseDataRate = null;
         // gRPC needs HTTP/2; without TLS that means prior knowledge (h2c), so endpoints speak HTTP/2 only.
         kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = HttpProtocols.Http2);
+        // https:// endpoints get the Broker:Tls certificate (reloaded on change), TLS 1.2+ and ALPN h2.
+        kestrel.UseBrokerCertificate(certificates);
     }
 }

@@ -36,6 +36,7 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time, AuditTra
         lease.Ended.Register(() =>
         {
             _byId.TryRemove(new KeyValuePair<string, Lease>(id, lease));
+            Telemetry.BrokerMetrics.LeaseEnded();
             // Expired, closed, revoked or no longer permitted: the trail says which. The lease has ended either way.
             audit.LeaseEndedAsync(lease).ContinueWith(
                 write => LeaseStoreLog.EndNotAudited(logger, id, write.Exception!.GetBaseException().Message),

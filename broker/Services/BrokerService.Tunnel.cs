@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Audit;
+using GitHubActionsPort.Broker.Telemetry;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.Tunnels;
@@ -93,6 +94,7 @@ internal sealed partial class BrokerService
             TunnelEnd.StreamFailed => new RpcException(new Status(StatusCode.Cancelled, "the agent's side of the tunnel failed")),
             _ => WhyCanceled(lease, context) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled")),
         };
+        BrokerMetrics.TunnelEnded(time.GetElapsedTime(started));
         await AuditBestEffortAsync(audit.TunnelClosedAsync(tunnelId, targetName, result, time.GetElapsedTime(started), failure?.Status.Detail ?? "completed")).ConfigureAwait(false);
         if (failure is not null)
         {
@@ -113,12 +115,15 @@ internal sealed partial class BrokerService
         ServerCallContext context)
     {
         Socket socket;
+        var dialStarted = time.GetTimestamp();
         try
         {
             socket = await dialer.ConnectAsync(address, tunnelEnds.Token).ConfigureAwait(false);
+            BrokerMetrics.Dialled(time.GetElapsedTime(dialStarted), connected: true);
         }
         catch (TargetUnreachableException ex)
         {
+            BrokerMetrics.Dialled(time.GetElapsedTime(dialStarted), connected: false);
             Log.TargetUnreachable(logger, tunnelId, targetName, address.ToString(), ex.Message);
             // A target the broker refuses on principle (a forbidden address) is not worth retrying; one that is down is.
             throw new RpcException(new Status(ex.Refused ? StatusCode.PermissionDenied : StatusCode.Unavailable, $"target '{targetName}' {ex.Message}"));

@@ -6,6 +6,7 @@ using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Broker.Leases;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
 using GitHubActionsPort.Broker.Policy;
+using GitHubActionsPort.Broker.Telemetry;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol.V1;
 using Google.Protobuf.WellKnownTypes;
@@ -40,6 +41,7 @@ internal sealed partial class BrokerService(
         if (!decision.Allowed)
         {
             Log.SessionDenied(logger, caller.Describe(), decision.Reason!);
+            BrokerMetrics.SessionDenied();
             await AuditBestEffortAsync(audit.SessionDeniedAsync(caller, targets, decision.Reason!)).ConfigureAwait(false);
             throw new RpcException(new Status(StatusCode.PermissionDenied, decision.Reason!));
         }
@@ -65,6 +67,7 @@ internal sealed partial class BrokerService(
             throw new RpcException(new Status(StatusCode.Unavailable, "the broker cannot record sessions in its audit trail right now; try again later"), ex.Message);
         }
 
+        BrokerMetrics.SessionGranted();
         // The lease is bound to the job that asked: its run and attempt are recorded (and a renewal must match them).
         Log.SessionGranted(logger, lease.Id, caller.Describe(), ClaimOrNone(caller, "run_id"), ClaimOrNone(caller, "run_attempt"), string.Join(',', targets), lease.ExpiresAt, string.Join(',', decision.Rules));
         return Response(lease, token);
@@ -140,6 +143,7 @@ internal sealed partial class BrokerService(
         catch (TokenRejectedException ex)
         {
             Log.TokenRejected(logger, context.Peer, ex.Message);
+            BrokerMetrics.SessionRejected();
             await AuditBestEffortAsync(audit.TokenRejectedAsync(context.Peer, ex.Message)).ConfigureAwait(false);
             throw new RpcException(new Status(StatusCode.Unauthenticated, "id-token rejected: " + ex.Message));
         }

@@ -18,12 +18,16 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         Logs = logs;
         Address = app.Addresses()[0];
         AdminAddress = app.AdminAddress();
+        MetricsAddress = app.MetricsAddress();
     }
 
     public Uri Address { get; }
 
     /// <summary>The admin endpoint (on a port from the OS unless the configuration names one); null when disabled.</summary>
     public Uri? AdminAddress { get; }
+
+    /// <summary>Where <c>/metrics</c> and <c>/healthz</c> are served.</summary>
+    public Uri? MetricsAddress { get; }
 
     public LogSink Logs { get; }
 
@@ -60,6 +64,7 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         // The admin endpoint's fixed default port would collide between brokers; a test that wants one says so.
         var overrides = new Dictionary<string, string?>(configuration);
         overrides.TryAdd("Broker:Admin:Url", "http://127.0.0.1:0");
+        overrides.TryAdd("Broker:Metrics:Url", "http://127.0.0.1:0");
         // A trail of its own per broker: tests run many brokers, and one trail has one writer.
         overrides.TryAdd("Broker:Audit:Path", TempAuditPath());
         var app = BrokerHost.Build(

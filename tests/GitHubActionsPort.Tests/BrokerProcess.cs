@@ -13,6 +13,7 @@ public static class BrokerProcess
         var withAdmin = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>());
         withAdmin.TryAdd("Broker__Admin__Url", "http://127.0.0.1:0");
         withAdmin.TryAdd("Broker__Audit__Path", BrokerUnderTest.TempAuditPath());
+        withAdmin.TryAdd("Broker__Metrics__Url", "http://127.0.0.1:0");
         return ChildProcess.Start("ghaport-broker.dll", args, withAdmin, inherit: name =>
             !name.StartsWith("Broker__", StringComparison.OrdinalIgnoreCase) && !name.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase));
     }

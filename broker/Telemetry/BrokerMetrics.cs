@@ -1,0 +1,49 @@
+using System.Diagnostics.Metrics;
+
+namespace GitHubActionsPort.Broker.Telemetry;
+
+/// <summary>
+/// The broker's own instruments, under the meter <c>GitHubActionsPort.Broker</c> (tunnel bytes and counts come from
+/// <c>GitHubActionsPort.Tunnels</c>, shared with the agent). Published on <c>/metrics</c> in Prometheus format.
+/// </summary>
+internal static class BrokerMetrics
+{
+    public const string MeterName = "GitHubActionsPort.Broker";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    private static readonly Counter<long> Sessions = Meter.CreateCounter<long>(
+        "ghaport.sessions", "{session}", "Session requests by outcome (granted, denied, rejected).");
+
+    private static readonly UpDownCounter<long> LiveLeases = Meter.CreateUpDownCounter<long>(
+        "ghaport.leases.live", "{lease}", "Leases granted and not yet ended.");
+
+    private static readonly Histogram<double> DialSeconds = Meter.CreateHistogram<double>(
+        "ghaport.target.dial.duration", "s", "Time to connect to a target, by outcome.");
+
+    private static readonly Histogram<double> TunnelSeconds = Meter.CreateHistogram<double>(
+        "ghaport.tunnel.duration", "s", "How long tunnels lived.");
+
+    private static readonly Counter<long> KeyRefreshes = Meter.CreateCounter<long>(
+        "ghaport.issuer.key_refreshes", "{refresh}", "Fetches of an issuer's signing keys, by outcome.");
+
+    public static void SessionGranted()
+    {
+        Sessions.Add(1, new KeyValuePair<string, object?>("outcome", "granted"));
+        LiveLeases.Add(1);
+    }
+
+    public static void SessionDenied() => Sessions.Add(1, new KeyValuePair<string, object?>("outcome", "denied"));
+
+    public static void SessionRejected() => Sessions.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
+
+    public static void LeaseEnded() => LiveLeases.Add(-1);
+
+    public static void Dialled(TimeSpan elapsed, bool connected) =>
+        DialSeconds.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("outcome", connected ? "connected" : "failed"));
+
+    public static void TunnelEnded(TimeSpan lifetime) => TunnelSeconds.Record(lifetime.TotalSeconds);
+
+    public static void KeysRefreshed(bool succeeded) =>
+        KeyRefreshes.Add(1, new KeyValuePair<string, object?>("outcome", succeeded ? "succeeded" : "failed"));
+}

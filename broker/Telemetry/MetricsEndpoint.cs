@@ -1,0 +1,85 @@
+using GitHubActionsPort.Broker.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Prometheus;
+
+namespace GitHubActionsPort.Broker.Telemetry;
+
+/// <summary>
+/// <c>/metrics</c> (Prometheus text format: every System.Diagnostics.Metrics instrument of the broker, through
+/// prometheus-net's meter adapter) and <c>/healthz</c>, on their own small HTTP/1.1 server so a scraper never
+/// touches the job-facing port.
+/// </summary>
+internal sealed partial class MetricsEndpoint(MetricsSettings settings, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
+{
+    private WebApplication? _app;
+
+    /// <summary>Where it listens (port 0 resolved); null until started or when disabled.</summary>
+    public Uri? Address { get; private set; }
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!settings.Enabled)
+        {
+            return;
+        }
+
+        EnsureMeterAdapter();
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxConcurrentConnections = 16;
+            kestrel.Limits.MaxRequestBodySize = 0;
+            kestrel.Listen(settings.Address, settings.Url.Port, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+
+        var app = builder.Build();
+        app.Run(async context =>
+        {
+            switch (context.Request.Path.Value)
+            {
+                case "/metrics":
+                    context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                    await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+                    break;
+                case "/healthz":
+                    await context.Response.WriteAsync("ok\n", context.RequestAborted).ConfigureAwait(false);
+                    break;
+                default:
+                    context.Response.StatusCode = StatusCodes.Status404NotFound;
+                    break;
+            }
+        });
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _app = app;
+        Address = app.Addresses()[0];
+        Log.Listening(loggerFactory.CreateLogger<MetricsEndpoint>(), Address);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_app is not null)
+        {
+            await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null)
+        {
+            await _app.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static readonly Lazy<IDisposable> MeterAdapterSubscription = new(() => MeterAdapter.StartListening());
+
+    /// <summary>prometheus-net's bridge from System.Diagnostics.Metrics; one per process, whatever the number of brokers.</summary>
+    private static void EnsureMeterAdapter() => _ = MeterAdapterSubscription.Value;
+
+    private static partial class Log
+    {
+        [LoggerMessage(80, LogLevel.Information, "Metrics and health on {Address}metrics and {Address}healthz", EventName = "MetricsListening")]
+        public static partial void Listening(ILogger logger, Uri address);
+    }
+}
