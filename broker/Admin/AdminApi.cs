@@ -99,7 +99,8 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
         }
 
         var reason = body.Reason is { Length: > 0 } given ? AuditText.Clean(given, 200) : null;
-        var endReason = reason is null ? "revoked by an administrator" : $"revoked by an administrator: {reason}";
+        // The lease's end reason reaches the agent, the log and the audit trail: it names who revoked it.
+        var endReason = reason is null ? $"revoked by an administrator ({by})" : $"revoked by an administrator ({by}): {reason}";
         var hasClaims = body.Claims is { Count: > 0 };
         if ((body.LeaseId is null) == !hasClaims)
         {

@@ -12,6 +12,7 @@ using GitHubActionsPort.Protocol;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Configuration.CommandLine;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
 
@@ -70,6 +71,9 @@ public static class BrokerHost
         builder.Services.AddBrokerLeases();
         builder.Services.AddBrokerAudit(builder.Configuration);
         builder.Services.AddBrokerMetrics(builder.Configuration);
+        // Checked when asked rather than from a cache filled every few seconds: a new broker answers Serving at once.
+        builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false)
+            .AddCheck("broker", () => HealthCheckResult.Healthy("serving sessions and tunnels"));
         builder.Services.AddSingleton<TargetDialer>();
         builder.Services.AddSingleton<TunnelAdmission>();
         builder.Services.AddBrokerAdmin(admin);
@@ -91,6 +95,8 @@ public static class BrokerHost
 
         var app = builder.Build();
         app.MapGrpcService<BrokerService>();
+        // grpc.health.v1 on the job-facing port, for load balancers and proxies that speak gRPC health.
+        app.MapGrpcHealthChecksService();
         return app;
     }
 

@@ -30,6 +30,9 @@ internal static partial class PolicyLog
     [LoggerMessage(114, LogLevel.Warning, "Lease {LeaseId} ended: the reloaded policy no longer permits {Caller} to reach {Targets}", EventName = "LeaseEndedByPolicy")]
     public static partial void LeaseEndedByPolicy(ILogger logger, string leaseId, string caller, string targets);
 
+    [LoggerMessage(116, LogLevel.Warning, "A policy reload was not recorded in the audit trail: {Reason}", EventName = "PolicyReloadNotAudited")]
+    public static partial void PolicyReloadNotAudited(ILogger logger, string reason);
+
     [LoggerMessage(115, LogLevel.Error, "Policy reload failed, the policy in force stays", EventName = "PolicyReloadFailed")]
     public static partial void PolicyReloadFailed(ILogger logger, Exception exception);
 

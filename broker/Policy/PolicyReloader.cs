@@ -17,6 +17,7 @@ internal sealed class PolicyReloader(
     PolicyStore store,
     AccessPolicy policy,
     LeaseStore leases,
+    Audit.AuditTrail audit,
     TimeProvider time,
     ILogger<PolicyReloader> logger) : IHostedService, IDisposable
 {
@@ -27,6 +28,12 @@ internal sealed class PolicyReloader(
     private static readonly TimeSpan SecondLook = TimeSpan.FromSeconds(1);
 
     internal const string LeaseEndReason = "the policy no longer permits it";
+
+    /// <summary>A reload is recorded in the audit trail whether it was applied or not; a failed write is only logged.</summary>
+    private void Record(bool applied, string detail) =>
+        audit.PolicyReloadedAsync(applied, detail).ContinueWith(
+            write => PolicyLog.PolicyReloadNotAudited(logger, write.Exception!.GetBaseException().Message),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
     private readonly Lock _gate = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -114,6 +121,7 @@ internal sealed class PolicyReloader(
         catch (BrokerConfigurationException ex)
         {
             PolicyLog.PolicyReloadRejected(logger, string.Join(" | ", ex.Errors));
+            Record(applied: false, "kept the last good policy: " + string.Join(" | ", ex.Errors));
             return false;
         }
 
@@ -130,6 +138,7 @@ internal sealed class PolicyReloader(
 
         store.Replace(running with { Targets = next.Targets, Rules = next.Rules, Leases = next.Leases });
         PolicyLog.PolicyReloaded(logger, next.Rules.Count, next.Targets.Count);
+        Record(applied: true, $"{next.Rules.Count} rules, {next.Targets.Count} targets");
         foreach (var risk in PolicyRisks.Of(next))
         {
             PolicyLog.Risk(logger, risk);

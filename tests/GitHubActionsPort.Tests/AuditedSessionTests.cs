@@ -105,3 +105,43 @@ public sealed class AuditedSessionTests
     private static string[] Types(IEnumerable<string> lines) =>
         lines.Select(l => l.Split("\"type\":\"")[1].Split('"')[0]).ToArray();
 }
+
+/// <summary>A broker process killed without warning has lost no record it acknowledged.</summary>
+public sealed class AuditDurabilityTests
+{
+    [Test]
+    public async Task KilledBroker_KeepsEveryAcknowledgedRecord()
+    {
+        var trail = BrokerUnderTest.TempAuditPath();
+        var folder = Path.GetDirectoryName(trail)!;
+        await using var issuer = await DevIssuer.StartAsync().DefaultTimeout();
+        await using var echo = TcpTestServer.Echo();
+        Directory.CreateDirectory(folder);
+        var config = Path.Combine(folder, "broker.json");
+        await File.WriteAllTextAsync(config, ConfigFileBroker.ToJson(BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address })));
+        try
+        {
+            await using var broker = BrokerProcess.Start(["--config", config, "--urls", "http://127.0.0.1:0"], new Dictionary<string, string?> { ["Broker__Audit__Path"] = trail });
+            var listening = await broker.WaitForOutputAsync(line => line.StartsWith("listening ", StringComparison.Ordinal));
+            var address = new Uri(listening["listening ".Length..]);
+            await using var agent = await AgentUnderTest.StartAsync(address, ["0:echo"], AgentUnderTest.GitHubEnvironment(issuer), echo: TestContext.Progress);
+
+            // The session was granted and the tunnel opened: both records were acknowledged, so both are on disk.
+            using var client = await SocketIo.ConnectAsync(agent["echo"]);
+            await client.SendAllAsync(new byte[] { 1 });
+            Assert.That(await client.ReadExactlyAsync(1).DefaultTimeout(), Is.EqualTo(new byte[] { 1 }));
+
+            System.Diagnostics.Process.GetProcessById(broker.Id).Kill();
+            await broker.WaitForExitAsync();
+        }
+        finally
+        {
+            var lines = File.Exists(trail) ? await File.ReadAllLinesAsync(trail) : [];
+            var verification = File.Exists(trail) ? AuditVerifier.Verify(trail) : null;
+            var text = string.Join('\n', lines);
+            Directory.Delete(folder, recursive: true);
+            Assert.That(text, Does.Contain("\"type\":\"session.granted\"").And.Contain("\"type\":\"tunnel.opened\""));
+            Assert.That(verification?.IsIntact, Is.True, verification?.Problem);
+        }
+    }
+}

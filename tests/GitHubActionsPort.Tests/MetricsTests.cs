@@ -34,6 +34,17 @@ public sealed partial class MetricsTests : TunnelFixture
         Assert.That(await http.GetStringAsync(new Uri(Broker.MetricsAddress!, "/healthz")).DefaultTimeout(), Is.EqualTo("ok\n"));
     }
 
+    [Test]
+    public async Task GrpcHealthService_ReportsServing()
+    {
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(Broker.Address);
+        var health = new Grpc.Health.V1.Health.HealthClient(channel);
+
+        var reply = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest()).ResponseAsync.DefaultTimeout();
+
+        Assert.That(reply.Status, Is.EqualTo(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving));
+    }
+
     /// <summary>Every line is a comment or a well-formed sample; the samples, by name and labels.</summary>
     private async Task<List<(string Name, string Labels, double Value)>> ScrapeAsync(HttpClient http)
     {
