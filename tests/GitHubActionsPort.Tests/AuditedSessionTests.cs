@@ -95,6 +95,27 @@ public sealed class AuditedSessionTests
         Assert.That(echo.AcceptedCount, Is.Zero, "the target is never dialled for a tunnel that cannot be recorded");
     }
 
+    [Test]
+    public async Task UnwritableAuditFile_RefusesSessions_WithACause()
+    {
+        await using var issuer = await DevIssuer.StartAsync().DefaultTimeout();
+        await using var echo = TcpTestServer.Echo();
+        // A regular file where the trail's folder should be: nobody, not even root, can create the trail there.
+        Directory.CreateDirectory(Path.GetDirectoryName(_trail)!);
+        await File.WriteAllTextAsync(_trail, "not a folder");
+        var configuration = BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address });
+        configuration["Broker:Audit:Path"] = Path.Combine(_trail, "audit.jsonl");
+        await using var broker = await BrokerUnderTest.StartAsync(configuration, TestContext.Progress);
+
+        var agent = AgentUnderTest.Run(broker.Address, ["0:echo"], AgentUnderTest.GitHubEnvironment(issuer), echo: TestContext.Progress);
+        var exitCode = await agent.Exit.DefaultTimeout();
+        await agent.DisposeAsync();
+
+        Assert.That(exitCode, Is.EqualTo(GitHubActionsPort.Agent.Cli.ExitCodes.BrokerUnreachable));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("audit trail"));
+        Assert.That(echo.AcceptedCount, Is.Zero);
+    }
+
     private async Task<BrokerUnderTest> StartBrokerAsync(DevIssuer issuer, TcpTestServer echo)
     {
         var configuration = BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address });
