@@ -22,6 +22,7 @@ internal static class FramePump
     {
         var input = socket.Input;
         long bytes = 0;
+        var metered = new MeteredBytes(TunnelMetrics.BytesFromSocket);
         Exception? error = null;
         try
         {
@@ -60,7 +61,7 @@ internal static class FramePump
                             var frame = new TunnelFrame { Data = UnsafeByteOperations.UnsafeWrap(chunk) };
                             await output.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
                             bytes += chunk.Length;
-                            TunnelMetrics.BytesFromSocket(chunk.Length);
+                            metered.Add(chunk.Length);
                         }
                     }
 
@@ -92,6 +93,7 @@ internal static class FramePump
         }
         finally
         {
+            metered.Flush();
             await input.CompleteAsync(error).ConfigureAwait(false);
         }
     }
@@ -108,66 +110,74 @@ internal static class FramePump
     {
         long bytes = 0;
         var ended = false;
-        while (true)
+        var metered = new MeteredBytes(TunnelMetrics.BytesToSocket);
+        try
         {
-            TunnelFrame frame;
-            try
+            while (true)
             {
-                if (!await input.MoveNext(cancellationToken).ConfigureAwait(false))
+                TunnelFrame frame;
+                try
                 {
-                    return ended
-                        ? new CopyOutcome(CopyResult.Completed, bytes, null)
-                        : new CopyOutcome(CopyResult.InputError, bytes, new InvalidDataException("The stream ended without an end-of-stream frame."));
+                    if (!await input.MoveNext(cancellationToken).ConfigureAwait(false))
+                    {
+                        return ended
+                            ? new CopyOutcome(CopyResult.Completed, bytes, null)
+                            : new CopyOutcome(CopyResult.InputError, bytes, new InvalidDataException("The stream ended without an end-of-stream frame."));
+                    }
+
+                    frame = input.Current;
+                }
+                catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+                {
+                    return new CopyOutcome(CopyResult.Canceled, bytes, ex);
+                }
+                catch (Exception ex)
+                {
+                    return new CopyOutcome(CopyResult.InputError, bytes, ex);
                 }
 
-                frame = input.Current;
+                switch (frame.KindCase)
+                {
+                    case TunnelFrame.KindOneofCase.Data when !frame.Data.IsEmpty && !ended:
+                        try
+                        {
+                            await socket.SendAsync(frame.Data.Memory, cancellationToken).ConfigureAwait(false);
+                            bytes += frame.Data.Length;
+                            metered.Add(frame.Data.Length);
+                        }
+                        catch (Exception ex) when (cancellationToken.IsCancellationRequested)
+                        {
+                            return new CopyOutcome(CopyResult.Canceled, bytes, ex);
+                        }
+                        catch (Exception ex)
+                        {
+                            return new CopyOutcome(CopyResult.OutputError, bytes, ex);
+                        }
+
+                        break;
+
+                    case TunnelFrame.KindOneofCase.End when !ended:
+                        try
+                        {
+                            socket.ShutdownSend();
+                        }
+                        catch (Exception ex)
+                        {
+                            return new CopyOutcome(CopyResult.OutputError, bytes, ex);
+                        }
+
+                        ended = true;
+                        break;
+
+                    default:
+                        return new CopyOutcome(CopyResult.InputError, bytes, new InvalidDataException(
+                            ended ? $"A '{frame.KindCase}' frame came after the end-of-stream frame." : $"Unexpected tunnel frame '{frame.KindCase}'."));
+                }
             }
-            catch (Exception ex) when (cancellationToken.IsCancellationRequested)
-            {
-                return new CopyOutcome(CopyResult.Canceled, bytes, ex);
-            }
-            catch (Exception ex)
-            {
-                return new CopyOutcome(CopyResult.InputError, bytes, ex);
-            }
-
-            switch (frame.KindCase)
-            {
-                case TunnelFrame.KindOneofCase.Data when !frame.Data.IsEmpty && !ended:
-                    try
-                    {
-                        await socket.SendAsync(frame.Data.Memory, cancellationToken).ConfigureAwait(false);
-                        bytes += frame.Data.Length;
-                        TunnelMetrics.BytesToSocket(frame.Data.Length);
-                    }
-                    catch (Exception ex) when (cancellationToken.IsCancellationRequested)
-                    {
-                        return new CopyOutcome(CopyResult.Canceled, bytes, ex);
-                    }
-                    catch (Exception ex)
-                    {
-                        return new CopyOutcome(CopyResult.OutputError, bytes, ex);
-                    }
-
-                    break;
-
-                case TunnelFrame.KindOneofCase.End when !ended:
-                    try
-                    {
-                        socket.ShutdownSend();
-                    }
-                    catch (Exception ex)
-                    {
-                        return new CopyOutcome(CopyResult.OutputError, bytes, ex);
-                    }
-
-                    ended = true;
-                    break;
-
-                default:
-                    return new CopyOutcome(CopyResult.InputError, bytes, new InvalidDataException(
-                        ended ? $"A '{frame.KindCase}' frame came after the end-of-stream frame." : $"Unexpected tunnel frame '{frame.KindCase}'."));
-            }
+        }
+        finally
+        {
+            metered.Flush();
         }
     }
 }
