@@ -12,19 +12,6 @@ namespace GitHubActionsPort.Tests;
 /// </summary>
 public sealed class AgentCommandLineTests : TunnelFixture
 {
-    private readonly List<string> _tokenFiles = [];
-
-    [TearDown]
-    public void DeleteTokenFiles()
-    {
-        foreach (var file in _tokenFiles)
-        {
-            File.Delete(file);
-        }
-
-        _tokenFiles.Clear();
-    }
-
     [TestCase("5432")]
     [TestCase("abc:db")]
     [TestCase("70000:db")]
@@ -257,14 +244,6 @@ public sealed class AgentCommandLineTests : TunnelFixture
     }
 
     private Dictionary<string, string?> GitHubEnvironment() => AgentUnderTest.GitHubEnvironment(Issuer);
-
-    private string TokenFile(string token)
-    {
-        var path = Path.Combine(Path.GetTempPath(), "ghaport-test-token-" + Guid.NewGuid().ToString("N"));
-        File.WriteAllText(path, token);
-        _tokenFiles.Add(path);
-        return path;
-    }
 
     private static async Task<(int ExitCode, AgentProcess Agent)> RunToExitAsync(IReadOnlyList<string> args, IReadOnlyDictionary<string, string?>? environment = null)
     {

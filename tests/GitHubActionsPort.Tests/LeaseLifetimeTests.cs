@@ -6,25 +6,12 @@ namespace GitHubActionsPort.Tests;
 /// <summary>A lease is time-boxed: at its end every tunnel ends and the agent says so; renewal keeps it going.</summary>
 public sealed class LeaseLifetimeTests : TunnelFixture
 {
-    private readonly List<string> _tokenFiles = [];
-
-    [TearDown]
-    public void DeleteTokenFiles()
-    {
-        foreach (var file in _tokenFiles)
-        {
-            File.Delete(file);
-        }
-
-        _tokenFiles.Clear();
-    }
-
     [Test]
     public async Task LeaseExpires_BusyTunnelIsCut_AndAgentExitsWithLeaseEnded()
     {
         // A token from a file cannot be renewed, so this lease ends at its TTL.
         await using var agent = await AgentUnderTest.StartAsync(
-            Broker.Address, ["0:echo"], new Dictionary<string, string?>(), extraArgs: ["--ttl", "00:00:02", "--id-token-file", TokenFile()], echo: TestContext.Progress);
+            Broker.Address, ["0:echo"], new Dictionary<string, string?>(), extraArgs: ["--ttl", "00:00:02", "--id-token-file", TokenFile(Issuer.MintToken("ghaport"))], echo: TestContext.Progress);
         await agent.Logs.WaitForAsync(e => e.EventId.Name == "LeaseCannotRenew").DefaultTimeout();
         using var client = await SocketIo.ConnectAsync(agent["echo"]);
 
@@ -99,13 +86,5 @@ public sealed class LeaseLifetimeTests : TunnelFixture
         await agent.DisposeAsync();
 
         await Broker.Logs.WaitForAsync(e => e.EventId.Name == "SessionClosed" && e.Message.Contains(leaseId, StringComparison.Ordinal)).DefaultTimeout();
-    }
-
-    private string TokenFile()
-    {
-        var file = Path.GetTempFileName();
-        File.WriteAllText(file, Issuer.MintToken("ghaport"));
-        _tokenFiles.Add(file);
-        return file;
     }
 }

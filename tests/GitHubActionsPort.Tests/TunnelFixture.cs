@@ -53,6 +53,28 @@ public abstract class TunnelFixture
         Assert.That(errors, Is.Empty, "The broker logged errors:" + Environment.NewLine + string.Join(Environment.NewLine, errors));
     }
 
+    private readonly List<string> _tokenFiles = [];
+
+    [TearDown]
+    public void DeleteTokenFiles()
+    {
+        foreach (var file in _tokenFiles)
+        {
+            File.Delete(file);
+        }
+
+        _tokenFiles.Clear();
+    }
+
+    /// <summary>Writes <paramref name="token"/> to a temp file for <c>--id-token-file</c>; deleted after the test.</summary>
+    protected string TokenFile(string token)
+    {
+        var path = Path.Combine(Path.GetTempPath(), "ghaport-test-token-" + Guid.NewGuid().ToString("N"));
+        File.WriteAllText(path, token);
+        _tokenFiles.Add(path);
+        return path;
+    }
+
     /// <summary>Starts an agent forwarding a free loopback port to each target, the GitHub Actions way.</summary>
     protected Task<AgentUnderTest> StartAgentAsync(params string[] targets) =>
         AgentUnderTest.StartAsync(Broker.Address, targets.Select(t => $"0:{t}").ToList(), AgentUnderTest.GitHubEnvironment(Issuer), echo: TestContext.Progress);
