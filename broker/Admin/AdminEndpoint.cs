@@ -1,6 +1,5 @@
 using System.Net;
 using GitHubActionsPort.Broker.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace GitHubActionsPort.Broker.Admin;
 
@@ -11,7 +10,7 @@ namespace GitHubActionsPort.Broker.Admin;
 /// </summary>
 internal sealed class AdminEndpoint(AdminSettings settings, AdminCredential credential, AdminApi api, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
-    private WebApplication? _app;
+    private SideServer? _server;
 
     /// <summary>Where the endpoint listens (port 0 resolved); null until started.</summary>
     public Uri? Address { get; private set; }
@@ -24,49 +23,40 @@ internal sealed class AdminEndpoint(AdminSettings settings, AdminCredential cred
             AdminLog.CredentialCreated(logger, credential.Path);
         }
 
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        // The broker's own log providers and filters, so admin traffic lands where the rest of the broker logs.
-        builder.Services.AddSingleton<ILoggerFactory>(new AdminLoggerFactory(loggerFactory));
-        builder.Services.AddSingleton<IHostLifetime, AdminHostLifetime>();
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = 64 * 1024;
-            kestrel.Limits.MaxRequestHeadersTotalSize = 16 * 1024;
-            kestrel.Limits.MaxConcurrentConnections = 16;
-            var port = settings.Url.Port;
-            void Http1(ListenOptions listen) => listen.Protocols = HttpProtocols.Http1;
-            if (settings.BindAddress is { } ip)
+        _server = await SideServer.StartAsync(
+            settings.BindAddress ?? IPAddress.Loopback,
+            settings.Url.Port,
+            limits =>
             {
-                kestrel.Listen(ip, port, Http1);
-            }
-            else
+                limits.MaxRequestBodySize = 64 * 1024;
+                limits.MaxRequestHeadersTotalSize = 16 * 1024;
+                limits.MaxConcurrentConnections = 16;
+            },
+            services =>
             {
-                kestrel.Listen(IPAddress.Loopback, port, Http1);
-            }
-        });
-
-        var app = builder.Build();
-        app.Run(api.HandleAsync);
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        _app = app;
-        Address = app.Addresses()[0];
+                // The broker's own log providers and filters, so admin traffic lands where the rest of the broker logs.
+                services.AddSingleton<ILoggerFactory>(new AdminLoggerFactory(loggerFactory));
+                services.AddSingleton<IHostLifetime, AdminHostLifetime>();
+            },
+            api.HandleAsync,
+            cancellationToken).ConfigureAwait(false);
+        Address = _server.Address;
         AdminLog.Listening(logger, Address, credential.Path);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_app is not null)
+        if (_server is not null)
         {
-            await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+            await _server.StopAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (_app is not null)
+        if (_server is not null)
         {
-            await _app.DisposeAsync().ConfigureAwait(false);
+            await _server.DisposeAsync().ConfigureAwait(false);
         }
     }
 }

@@ -1,5 +1,4 @@
 using GitHubActionsPort.Broker.Hosting;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Prometheus;
 
 namespace GitHubActionsPort.Broker.Telemetry;
@@ -11,7 +10,7 @@ namespace GitHubActionsPort.Broker.Telemetry;
 /// </summary>
 internal sealed partial class MetricsEndpoint(MetricsSettings settings, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
-    private WebApplication? _app;
+    private SideServer? _server;
 
     /// <summary>Where it listens (port 0 resolved); null until started or when disabled.</summary>
     public Uri? Address { get; private set; }
@@ -24,56 +23,56 @@ internal sealed partial class MetricsEndpoint(MetricsSettings settings, ILoggerF
         }
 
         EnsureMeterAdapter();
-        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
-        builder.WebHost.UseKestrelCore().ConfigureKestrel(kestrel =>
-        {
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxConcurrentConnections = 16;
-            kestrel.Limits.MaxRequestBodySize = 0;
-            kestrel.Listen(settings.Address, settings.Url.Port, listen => listen.Protocols = HttpProtocols.Http1);
-        });
-
-        var app = builder.Build();
-        app.Run(async context =>
-        {
-            switch (context.Request.Path.Value)
+        _server = await SideServer.StartAsync(
+            settings.Address,
+            settings.Url.Port,
+            limits =>
             {
-                case "/metrics":
-                    context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
-                    await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
-                    break;
-                case "/healthz":
-                    await context.Response.WriteAsync("ok\n", context.RequestAborted).ConfigureAwait(false);
-                    break;
-                default:
-                    context.Response.StatusCode = StatusCodes.Status404NotFound;
-                    break;
-            }
-        });
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        _app = app;
-        Address = app.Addresses()[0];
+                limits.MaxConcurrentConnections = 16;
+                limits.MaxRequestBodySize = 0;
+            },
+            services: null,
+            AnswerAsync,
+            cancellationToken).ConfigureAwait(false);
+        Address = _server.Address;
         Log.Listening(loggerFactory.CreateLogger<MetricsEndpoint>(), Address);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_app is not null)
+        if (_server is not null)
         {
-            await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+            await _server.StopAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
     public async ValueTask DisposeAsync()
     {
-        if (_app is not null)
+        if (_server is not null)
         {
-            await _app.DisposeAsync().ConfigureAwait(false);
+            await _server.DisposeAsync().ConfigureAwait(false);
         }
     }
 
     // Our instruments only: listening to every meter in the process (Kestrel's, HttpClient's, ...) measured a quarter
     // of the relay's throughput lost to the exporter's bookkeeping.
+    private static async Task AnswerAsync(HttpContext context)
+    {
+        switch (context.Request.Path.Value)
+        {
+            case "/metrics":
+                context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+                await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+                break;
+            case "/healthz":
+                await context.Response.WriteAsync("ok\n", context.RequestAborted).ConfigureAwait(false);
+                break;
+            default:
+                context.Response.StatusCode = StatusCodes.Status404NotFound;
+                break;
+        }
+    }
+
     private static readonly Lazy<IDisposable> MeterAdapterSubscription = new(() => MeterAdapter.StartListening(new MeterAdapterOptions
     {
         InstrumentFilterPredicate = instrument => instrument.Meter.Name.StartsWith("GitHubActionsPort.", StringComparison.Ordinal),
