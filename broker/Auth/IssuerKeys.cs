@@ -128,7 +128,7 @@ internal sealed class IssuerKeys(IssuerSettings issuer, HttpClient http, TimePro
         if (!root.TryGetProperty("jwks_uri", out var jwksElement)
             || jwksElement.ValueKind != JsonValueKind.String
             || !Uri.TryCreate(jwksElement.GetString(), UriKind.Absolute, out var jwksUri)
-            || !(jwksUri.Scheme == Uri.UriSchemeHttps || (jwksUri.Scheme == Uri.UriSchemeHttp && BrokerSettingsReader.IsLoopback(jwksUri))))
+            || !BrokerSettingsReader.IsHttpsOrLoopbackHttp(jwksUri))
         {
             throw new IssuerUnavailableException($"The discovery document of {Issuer.Issuer} has no usable https jwks_uri.");
         }

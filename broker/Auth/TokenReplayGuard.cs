@@ -19,8 +19,6 @@ internal sealed class TokenReplayGuard(TimeProvider time)
         return _seen.TryAdd((issuer, tokenId), rememberUntil);
     }
 
-    public int Count => _seen.Count;
-
     private void SweepExpired()
     {
         var now = time.GetUtcNow();

@@ -64,7 +64,7 @@ public static class BrokerSettingsReader
                 continue;
             }
 
-            if (uri.Scheme != Uri.UriSchemeHttps && !(uri.Scheme == Uri.UriSchemeHttp && IsLoopback(uri)))
+            if (!IsHttpsOrLoopbackHttp(uri))
             {
                 errors.Add($"{key}:Issuer: '{issuer}' must use https (plain http is accepted only for a loopback issuer).");
                 continue;
@@ -414,6 +414,10 @@ public static class BrokerSettingsReader
         address = new TargetAddress(host, port);
         return true;
     }
+
+    /// <summary>Where issuer metadata may come from: https, or plain http on loopback only.</summary>
+    internal static bool IsHttpsOrLoopbackHttp(Uri uri) =>
+        uri.Scheme == Uri.UriSchemeHttps || (uri.Scheme == Uri.UriSchemeHttp && IsLoopback(uri));
 
     internal static bool IsLoopback(Uri uri) =>
         uri.IsLoopback || (IPAddress.TryParse(uri.Host.Trim('[', ']'), out var ip) && IPAddress.IsLoopback(ip));

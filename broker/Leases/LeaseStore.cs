@@ -20,8 +20,6 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time, AuditTra
     /// </summary>
     private readonly ConcurrentDictionary<string, ValidatedToken> _validated = new(StringComparer.Ordinal);
 
-    public int Count => _byId.Count;
-
     /// <summary>The leases not yet ended.</summary>
     public IEnumerable<Lease> Live => _byId.Values.Where(l => !l.IsEnded);
 

@@ -10,8 +10,6 @@ internal sealed class TunnelAdmission(BrokerSettings settings)
 {
     private int _open;
 
-    public int Open => Volatile.Read(ref _open);
-
     public bool TryEnter()
     {
         if (Interlocked.Increment(ref _open) <= settings.Transport.MaxTunnels)
