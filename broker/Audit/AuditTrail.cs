@@ -47,13 +47,14 @@ internal sealed class AuditTrail(AuditLog log)
     }));
 
     /// <summary>Written before the target is dialled: if it cannot be written, the tunnel is refused.</summary>
-    public Task TunnelOpeningAsync(Lease lease, string tunnelId, string target, string peer) => log.WriteAsync(new("tunnel.opened", new Dictionary<string, object?>
+    public Task TunnelOpeningAsync(Lease lease, string tunnelId, string target, string peer, string lane) => log.WriteAsync(new("tunnel.opened", new Dictionary<string, object?>
     {
         ["tunnel"] = tunnelId,
         ["lease"] = lease.Id,
         ["identity"] = Identity(lease.Caller),
         ["target"] = target,
         ["peer"] = peer,
+        ["lane"] = lane,
     }));
 
     public Task TunnelClosedAsync(string tunnelId, string target, SpliceResult? result, TimeSpan duration, string reason) => log.WriteAsync(new("tunnel.closed", new Dictionary<string, object?>

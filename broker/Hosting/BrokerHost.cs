@@ -5,6 +5,7 @@ using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Broker.Leases;
 using GitHubActionsPort.Broker.Policy;
+using GitHubActionsPort.Broker.RawLane;
 using GitHubActionsPort.Broker.Services;
 using GitHubActionsPort.Broker.Tls;
 using GitHubActionsPort.Broker.Tunnels;
@@ -76,6 +77,7 @@ public static class BrokerHost
             .AddCheck("broker", () => HealthCheckResult.Healthy("serving sessions and tunnels"));
         builder.Services.AddSingleton<TargetDialer>();
         builder.Services.AddSingleton<TunnelAdmission>();
+        builder.Services.AddSingleton<TunnelGate>();
         builder.Services.AddBrokerAdmin(admin);
 
         builder.Services.AddGrpc(grpc =>
@@ -87,6 +89,7 @@ public static class BrokerHost
 
         var certificates = CertificateSource.Load(builder.Configuration);
         KestrelTlsExtensions.RequireCertificateForHttps(builder.Configuration["urls"], certificates);
+        AddDataLanes(builder.Services, LaneSettings.Read(builder.Configuration, certificates is not null), certificates);
         builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, settings.Transport, certificates));
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists())
         {
@@ -100,7 +103,6 @@ public static class BrokerHost
         return app;
     }
 
-    /// <summary>Where the admin endpoint listens (port 0 resolved) once started; null when it is disabled.</summary>
     /// <summary>Where <c>/metrics</c> and <c>/healthz</c> are served (port 0 resolved); null when disabled.</summary>
     public static Uri? MetricsAddress(this WebApplication app)
     {
@@ -108,6 +110,14 @@ public static class BrokerHost
         return app.Services.GetService<MetricsEndpoint>()?.Address;
     }
 
+    /// <summary>Where the raw lane listens (port 0 resolved) once started; null when it is off.</summary>
+    public static Uri? RawLaneAddress(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return app.Services.GetRequiredService<RawLaneListener>().Address;
+    }
+
+    /// <summary>Where the admin endpoint listens (port 0 resolved) once started; null when it is disabled.</summary>
     public static Uri? AdminAddress(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
@@ -120,6 +130,21 @@ public static class BrokerHost
         ArgumentNullException.ThrowIfNull(app);
         return app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!
             .Addresses.Select(a => new Uri(a)).ToList();
+    }
+
+    /// <summary>The lanes tunnels may take: Tunnel calls on Kestrel, and the raw lane on its own listener.</summary>
+    private static void AddDataLanes(IServiceCollection services, LaneSettings lanes, CertificateSource? certificates)
+    {
+        services.AddSingleton(lanes);
+        services.AddSingleton<DataLanes>();
+        services.AddSingleton<RawLaneConnection>();
+        if (lanes.RawUsesTls && certificates is not null)
+        {
+            services.AddSingleton(new RawLaneTls(certificates));
+        }
+
+        services.AddSingleton<RawLaneListener>();
+        services.AddHostedService(sp => sp.GetRequiredService<RawLaneListener>());
     }
 
     private static void AddConfigFiles(ConfigurationManager configuration, IReadOnlyList<string> files)

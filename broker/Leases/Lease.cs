@@ -20,6 +20,7 @@ internal sealed class Lease : IDisposable
     private readonly ConcurrentDictionary<string, long> _proofNonces = new(StringComparer.Ordinal);
     private readonly Lock _renewing = new();
     private int _openTunnels;
+    private int _warmConnections;
     private long _tunnelsStarted;
     private long _expiresAtTicks;
 
@@ -89,6 +90,23 @@ internal sealed class Lease : IDisposable
     }
 
     public void CloseTunnel() => Interlocked.Decrement(ref _openTunnels);
+
+    /// <summary>
+    /// Takes one of the lease's <paramref name="max"/> places for an authenticated raw-lane connection waiting for
+    /// its tunnel: an agent keeps a few warm, and a lease cannot hold the broker's connections idle without bound.
+    /// </summary>
+    public bool TryHoldWarmConnection(int max)
+    {
+        if (Interlocked.Increment(ref _warmConnections) <= max)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _warmConnections);
+        return false;
+    }
+
+    public void ReleaseWarmConnection() => Interlocked.Decrement(ref _warmConnections);
 
     /// <summary>Numbers the lease's tunnels for logs: <c>lse_x/1</c>, <c>lse_x/2</c>, ...</summary>
     public long NextTunnelNumber() => Interlocked.Increment(ref _tunnelsStarted);

@@ -1,5 +1,3 @@
-using GitHubActionsPort.Protocol.Tunnels;
-
 namespace GitHubActionsPort.Broker.Services;
 
 internal sealed partial class BrokerService
@@ -14,9 +12,6 @@ internal sealed partial class BrokerService
 
         [LoggerMessage(12, LogLevel.Information, "Session {LeaseId} closed by the agent", EventName = "SessionClosed")]
         public static partial void SessionClosed(ILogger logger, string leaseId);
-
-        [LoggerMessage(14, LogLevel.Warning, "Lease {LeaseId}: tunnel to '{Target}' refused, the lease does not cover it", EventName = "TunnelDenied")]
-        public static partial void TunnelDenied(ILogger logger, string leaseId, string target);
 
         [LoggerMessage(15, LogLevel.Warning, "An audit record was not written: {Reason}", EventName = "AuditSkipped")]
         public static partial void AuditSkipped(ILogger logger, string reason);
@@ -40,20 +35,5 @@ internal sealed partial class BrokerService
         // reported once, as an error, by the key fetch.
         [LoggerMessage(4, LogLevel.Warning, "Issuer keys unavailable: {Reason}", EventName = "IssuerUnavailable")]
         public static partial void IssuerUnavailable(ILogger logger, string reason, Exception exception);
-
-        [LoggerMessage(5, LogLevel.Information, "Tunnel {TunnelId} to {Target} opened from {Peer}", EventName = "TunnelOpened")]
-        public static partial void TunnelOpened(ILogger logger, string tunnelId, string target, string peer);
-
-        [LoggerMessage(6, LogLevel.Information, "Tunnel {TunnelId} to {Target} closed ({End}): {BytesToTarget} bytes to target, {BytesFromTarget} from it, {DurationMs:0} ms", EventName = "TunnelClosed")]
-        public static partial void TunnelClosed(ILogger logger, string tunnelId, string target, TunnelEnd end, long bytesToTarget, long bytesFromTarget, double durationMs);
-
-        [LoggerMessage(7, LogLevel.Warning, "Tunnel {TunnelId}: target {Target} ({Address}) {Reason}", EventName = "TargetUnreachable")]
-        public static partial void TargetUnreachable(ILogger logger, string tunnelId, string target, string address, string reason);
-
-        [LoggerMessage(8, LogLevel.Warning, "Lease {LeaseId}: tunnel to {Target} refused, {MaxConnections} already open", EventName = "TunnelLimitReached")]
-        public static partial void TunnelLimitReached(ILogger logger, string leaseId, string target, int maxConnections);
-
-        [LoggerMessage(9, LogLevel.Warning, "Lease {LeaseId}: tunnel to {Target} refused, the broker has {MaxTunnels} open (Broker:Transport:MaxTunnels)", EventName = "BrokerTunnelLimitReached")]
-        public static partial void BrokerTunnelLimitReached(ILogger logger, string leaseId, string target, int maxTunnels);
     }
 }

@@ -6,6 +6,7 @@ using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Broker.Leases;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
 using GitHubActionsPort.Broker.Policy;
+using GitHubActionsPort.Broker.RawLane;
 using GitHubActionsPort.Broker.Telemetry;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol.V1;
@@ -20,11 +21,10 @@ internal sealed partial class BrokerService(
     IdTokenValidator tokens,
     AccessPolicy policy,
     LeaseStore leases,
-    TargetDialer dialer,
-    TunnelAdmission admission,
+    TunnelGate gate,
+    DataLanes lanes,
     SessionBlocks blocks,
     AuditTrail audit,
-    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<BrokerService> logger) : Protocol.V1.Broker.BrokerBase
 {
@@ -201,9 +201,9 @@ internal sealed partial class BrokerService(
     private static string ClaimOrNone(CallerIdentity caller, string claim) =>
         caller.Claims.TryGetValue(claim, out var value) ? AuditText.Clean(value) : "(none)";
 
-    private OpenSessionResponse Response(Lease lease, string token) => Response(lease, token, time.GetUtcNow());
+    private OpenSessionResponse Response(Lease lease, string token) => Response(lease, token, time.GetUtcNow(), lanes);
 
-    private static OpenSessionResponse Response(Lease lease, string token, DateTimeOffset now) => new()
+    private static OpenSessionResponse Response(Lease lease, string token, DateTimeOffset now, DataLanes lanes) => new()
     {
         Lease = new Protocol.V1.Lease
         {
@@ -215,6 +215,8 @@ internal sealed partial class BrokerService(
             MaxConnections = lease.MaxConnections,
             // Time left, not a point in time: the agent's timer must not depend on its clock agreeing with ours.
             Ttl = Duration.FromTimeSpan(lease.ExpiresAt - now),
+            RawLanePort = (uint)lanes.RawPort,
+            GrpcLaneOff = !lanes.GrpcEnabled,
         },
     };
 

@@ -159,7 +159,7 @@ internal static class FramePump
                     case TunnelFrame.KindOneofCase.End when !ended:
                         try
                         {
-                            socket.ShutdownSend();
+                            await socket.ShutdownSendAsync().ConfigureAwait(false);
                         }
                         catch (Exception ex)
                         {

@@ -9,7 +9,7 @@ public enum TunnelEnd
     /// <summary>The local TCP socket failed or was reset.</summary>
     SocketFailed,
 
-    /// <summary>The gRPC stream failed: the far end reset it, ended it with an error, or broke the protocol.</summary>
+    /// <summary>The far side failed (the gRPC stream or the raw-lane connection): reset, ended with an error, or broke the protocol.</summary>
     StreamFailed,
 
     /// <summary>The caller cancelled the tunnel (shutdown, lease end).</summary>

@@ -1,25 +1,29 @@
 using System.IO.Pipelines;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 
 namespace GitHubActionsPort.Protocol.Tunnels;
 
 /// <summary>
-/// The TCP end of a tunnel: a pipe reader over the socket's receive side, direct sends, and the two ways a TCP
-/// stream can end (half-close and reset).
+/// A TCP end of a tunnel: a pipe reader over the connection's receive side, direct sends, and the two ways a TCP
+/// stream can end (half-close and reset). Plain, or over TLS (the raw lane), where end of stream is TLS's
+/// close_notify followed by the TCP half-close.
 /// </summary>
 public sealed class TunnelSocket : IAsyncDisposable
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private int _closed;
 
-    public TunnelSocket(Socket socket)
+    /// <param name="socket">The connected socket; owned from here on.</param>
+    /// <param name="tls">A TLS stream already authenticated over <paramref name="socket"/>, or null for plain TCP.</param>
+    public TunnelSocket(Socket socket, SslStream? tls = null)
     {
         ArgumentNullException.ThrowIfNull(socket);
         _socket = socket;
         _socket.NoDelay = true;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _stream = tls ?? (Stream)new NetworkStream(socket, ownsSocket: false);
         // Zero-byte reads wait for data before renting a buffer, so an idle tunnel holds no receive buffer.
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(
             bufferSize: WireLimits.MaxChunkSize,
@@ -41,7 +45,16 @@ public sealed class TunnelSocket : IAsyncDisposable
         _stream.WriteAsync(data, cancellationToken);
 
     /// <summary>Half-closes: the peer reads end of stream, and can still send to us.</summary>
-    public void ShutdownSend() => _socket.Shutdown(SocketShutdown.Send);
+    public async ValueTask ShutdownSendAsync()
+    {
+        if (_stream is SslStream tls)
+        {
+            // close_notify first, so the peer's TLS reads end cleanly rather than at a truncated record stream.
+            await tls.ShutdownAsync().ConfigureAwait(false);
+        }
+
+        _socket.Shutdown(SocketShutdown.Send);
+    }
 
     /// <summary>Ends the connection with a TCP reset, so the peer sees an error rather than a clean end.</summary>
     public void Abort()

@@ -4,8 +4,8 @@ using Grpc.Core;
 namespace GitHubActionsPort.Protocol.Tunnels;
 
 /// <summary>
-/// Joins a TCP socket and a bidirectional gRPC stream until both directions have ended. Used by both ends: the
-/// agent with its local client's socket, the broker with the target's.
+/// Joins a TCP socket to the far end of a tunnel, a bidirectional gRPC stream or a raw-lane connection, until both
+/// directions have ended. Used by both ends: the agent with its local client's socket, the broker with the target's.
 /// </summary>
 public static class TunnelSplice
 {
@@ -30,11 +30,40 @@ public static class TunnelSplice
         ArgumentNullException.ThrowIfNull(incoming);
         ArgumentNullException.ThrowIfNull(outgoing);
 
-        TunnelMetrics.Started();
         using var stopBoth = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var upload = FramePump.SocketToFramesAsync(socket, outgoing, completeOutgoing, stopBoth.Token);
-        var download = FramePump.FramesToSocketAsync(incoming, socket, stopBoth.Token);
+        return await JoinAsync(
+            FramePump.SocketToFramesAsync(socket, outgoing, completeOutgoing, stopBoth.Token),
+            FramePump.FramesToSocketAsync(incoming, socket, stopBoth.Token),
+            stopBoth,
+            cancellationToken).ConfigureAwait(false);
+    }
 
+    /// <summary>
+    /// Copies both directions between two sockets (the raw lane: no framing; end of stream is a half-close, a
+    /// reset a reset), with the same rules as the stream splice. <see cref="SpliceResult.BytesFromSocket"/> counts
+    /// bytes from <paramref name="socket"/> to <paramref name="far"/>; a failure of <paramref name="far"/> is
+    /// <see cref="TunnelEnd.StreamFailed"/>.
+    /// </summary>
+    public static async Task<SpliceResult> RunAsync(TunnelSocket socket, TunnelSocket far, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        ArgumentNullException.ThrowIfNull(far);
+
+        using var stopBoth = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        return await JoinAsync(
+            SocketPump.CopyAsync(socket, far, TunnelMetrics.BytesFromSocket, stopBoth.Token),
+            SocketPump.CopyAsync(far, socket, TunnelMetrics.BytesToSocket, stopBoth.Token),
+            stopBoth,
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Waits for both directions. When one fails, the other is cancelled and still awaited, so nothing touches
+    /// either end after this returns.
+    /// </summary>
+    private static async Task<SpliceResult> JoinAsync(Task<CopyOutcome> upload, Task<CopyOutcome> download, CancellationTokenSource stopBoth, CancellationToken cancellationToken)
+    {
+        TunnelMetrics.Started();
         var first = await Task.WhenAny(upload, download).ConfigureAwait(false);
         var firstOutcome = await first.ConfigureAwait(false);
         if (firstOutcome.Result != CopyResult.Completed)

@@ -1,0 +1,249 @@
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using GitHubActionsPort.Broker.Leases;
+using GitHubActionsPort.Broker.Tunnels;
+using GitHubActionsPort.Protocol.RawLane;
+using GitHubActionsPort.Protocol.Tunnels;
+using Grpc.Core;
+
+namespace GitHubActionsPort.Broker.RawLane;
+
+/// <summary>
+/// One raw-lane connection, from accept to close: TLS (when configured) with the lane's ALPN id, a Hello proving
+/// the lease and its session key, a warm wait for the Open, then the tunnel itself through the same
+/// <see cref="TunnelGate"/> as Tunnel calls, spliced socket to socket with no framing. Every refusal is a Reply with
+/// a gRPC status and words the agent can act on; every wait an outsider can drive is bounded.
+/// </summary>
+internal sealed partial class RawLaneConnection(
+    LaneSettings settings,
+    LeaseStore leases,
+    TunnelGate gate,
+    ILogger<RawLaneConnection> logger,
+    RawLaneTls? tls = null)
+{
+    /// <summary>The lane's name in the audit trail.</summary>
+    private const string LaneName = "raw";
+
+    /// <summary>Authenticated connections one lease may keep waiting for a tunnel (an agent keeps two warm).</summary>
+    internal const int MaxWarmPerLease = 8;
+
+    /// <summary>Serves <paramref name="socket"/> to its end; never throws.</summary>
+    public async Task RunAsync(Socket socket, CancellationToken stopping)
+    {
+        var peer = Describe(socket.RemoteEndPoint);
+        TunnelSocket? agent = null;
+        try
+        {
+            agent = await ConnectAsync(socket, peer, stopping).ConfigureAwait(false);
+            if (agent is not null && await AuthenticateAsync(agent, peer, stopping).ConfigureAwait(false) is { } lease)
+            {
+                await ServeAsync(agent, lease, peer, stopping).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or AuthenticationException or OperationCanceledException or InvalidDataException or ObjectDisposedException)
+        {
+            Log.ConnectionEnded(logger, peer, ex.Message);
+            agent?.Abort();
+        }
+        catch (Exception ex)
+        {
+            Log.ConnectionCrashed(logger, peer, ex);
+            agent?.Abort();
+        }
+        finally
+        {
+            if (agent is not null)
+            {
+                await agent.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The connection as a <see cref="TunnelSocket"/>, after TLS when the lane uses it; null when the peer is not one of ours.</summary>
+    private async Task<TunnelSocket?> ConnectAsync(Socket socket, string peer, CancellationToken stopping)
+    {
+        if (tls is null)
+        {
+            return new TunnelSocket(socket);
+        }
+
+        var stream = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        try
+        {
+            using var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            handshake.CancelAfter(settings.RawHandshakeTimeout);
+            await stream.AuthenticateAsServerAsync(tls.Options(), handshake.Token).ConfigureAwait(false);
+            if (!RawLaneTls.ChoseRawLane(stream))
+            {
+                Log.ConnectionEnded(logger, peer, $"the TLS client did not ask for ALPN '{RawLaneFrame.ApplicationProtocol}'");
+                await stream.DisposeAsync().ConfigureAwait(false);
+                return null;
+            }
+
+            return new TunnelSocket(socket, stream);
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Reads the Hello and checks its lease and proof; the lease, or null after a refusal was sent.</summary>
+    private async Task<Leases.Lease?> AuthenticateAsync(TunnelSocket agent, string peer, CancellationToken stopping)
+    {
+        RawLaneMessage? message;
+        using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+        {
+            handshake.CancelAfter(settings.RawHandshakeTimeout);
+            message = await ReceiveOrRefuseAsync(agent, peer, handshake.Token).ConfigureAwait(false);
+        }
+
+        if (message is null)
+        {
+            return null;
+        }
+
+        if (message is not RawLaneHello hello)
+        {
+            await RefuseAsync(agent, peer, StatusCode.InvalidArgument, "a raw-lane connection must start with a Hello", stopping).ConfigureAwait(false);
+            return null;
+        }
+
+        var (lease, failure) = await leases.AuthenticateAsync(hello.LeaseToken, hello.Proof, RawLaneFrame.HelloMethod, string.Empty).ConfigureAwait(false);
+        if (lease is null)
+        {
+            Log.LeaseRejected(logger, peer, failure!);
+            await RefuseAsync(agent, peer, StatusCode.Unauthenticated, failure!, stopping).ConfigureAwait(false);
+            return null;
+        }
+
+        await RawLaneExchange.SendAsync(agent, RawLaneReply.Accepted, stopping).ConfigureAwait(false);
+        return lease;
+    }
+
+    /// <summary>Waits, warm, for the Open; then opens the tunnel through the gate and splices it.</summary>
+    private async Task ServeAsync(TunnelSocket agent, Leases.Lease lease, string peer, CancellationToken stopping)
+    {
+        if (!lease.TryHoldWarmConnection(MaxWarmPerLease))
+        {
+            await RefuseAsync(agent, peer, StatusCode.ResourceExhausted, $"lease {lease.Id} already holds {MaxWarmPerLease} idle raw-lane connections", stopping).ConfigureAwait(false);
+            return;
+        }
+
+        RawLaneMessage? message;
+        try
+        {
+            // A warm connection waits at most the idle timeout, and not past its lease or the broker's stop.
+            using var idle = CancellationTokenSource.CreateLinkedTokenSource(stopping, lease.Ended);
+            idle.CancelAfter(settings.RawIdleTimeout);
+            message = await ReceiveOrRefuseAsync(agent, peer, idle.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            lease.ReleaseWarmConnection();
+        }
+
+        if (message is not RawLaneOpen open)
+        {
+            if (message is not null)
+            {
+                await RefuseAsync(agent, peer, StatusCode.InvalidArgument, "an authenticated raw-lane connection expects an Open", stopping).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        OpenedTunnel tunnel;
+        try
+        {
+            tunnel = await gate.OpenAsync(lease, open.Target, peer, LaneName, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (RpcException refused)
+        {
+            await RawLaneExchange.SendAsync(agent, new RawLaneReply(refused.StatusCode, refused.Status.Detail), stopping).ConfigureAwait(false);
+            return;
+        }
+
+        await using (tunnel.ConfigureAwait(false))
+        {
+            // Accepted: from here the connection is the tunnel's bytes and nothing else.
+            await RawLaneExchange.SendAsync(agent, RawLaneReply.Accepted, tunnel.Ends.Token).ConfigureAwait(false);
+            var result = await TunnelSplice.RunAsync(tunnel.Target, agent, tunnel.Ends.Token).ConfigureAwait(false);
+            var failure = gate.Outcome(tunnel, result, CancellationToken.None);
+            await gate.ClosedAsync(tunnel, result, failure).ConfigureAwait(false);
+            if (failure is not null)
+            {
+                // No framing to carry a reason: a failed tunnel is a reset, as a failed TCP connection would be.
+                agent.Abort();
+            }
+        }
+    }
+
+    /// <summary>The next message; null (after answering with the reason) for bytes that are not one.</summary>
+    private async Task<RawLaneMessage?> ReceiveOrRefuseAsync(TunnelSocket agent, string peer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await RawLaneExchange.ReceiveAsync(agent, cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidDataException ex)
+        {
+            await RefuseAsync(agent, peer, StatusCode.InvalidArgument, ex.Message, cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (EndOfStreamException ex)
+        {
+            Log.ConnectionEnded(logger, peer, ex.Message);
+            return null;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Log.ConnectionEnded(logger, peer, "no message in time (or the lease ended, or the broker is stopping)");
+            return null;
+        }
+    }
+
+    private async Task RefuseAsync(TunnelSocket agent, string peer, StatusCode status, string detail, CancellationToken cancellationToken)
+    {
+        Log.Refused(logger, peer, status, detail);
+        try
+        {
+            await RawLaneExchange.SendAsync(agent, new RawLaneReply(status, detail), cancellationToken).ConfigureAwait(false);
+            // A clean end after the reply, so the agent reads it before the connection goes.
+            await agent.ShutdownSendAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The peer is gone; the refusal stands.
+        }
+    }
+
+    private static string Describe(EndPoint? endPoint) => endPoint switch
+    {
+        IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"ipv6:{ip}",
+        IPEndPoint ip => $"ipv4:{ip}",
+        _ => "unknown",
+    };
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Debug, "Raw-lane connection from {Peer} ended: {Reason}", EventName = "RawLaneConnectionEnded")]
+        public static partial void ConnectionEnded(ILogger logger, string peer, string reason);
+
+        [LoggerMessage(2, LogLevel.Error, "Raw-lane connection from {Peer} failed unexpectedly", EventName = "RawLaneConnectionCrashed")]
+        public static partial void ConnectionCrashed(ILogger logger, string peer, Exception exception);
+
+        [LoggerMessage(3, LogLevel.Warning, "RawLane from {Peer} refused: {Reason}", EventName = "LeaseRejected")]
+        public static partial void LeaseRejected(ILogger logger, string peer, string reason);
+
+        [LoggerMessage(4, LogLevel.Information, "Raw-lane connection from {Peer} refused ({Status}): {Detail}", EventName = "RawLaneRefused")]
+        public static partial void Refused(ILogger logger, string peer, StatusCode status, string detail);
+    }
+}

@@ -1,0 +1,156 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using GitHubActionsPort.Broker.Configuration;
+
+namespace GitHubActionsPort.Broker.RawLane;
+
+/// <summary>
+/// The raw lane's listening socket (<c>Broker:Lanes:Raw:Url</c>), apart from Kestrel: the lane's connections are
+/// spliced socket to socket, with no HTTP server's buffers in between. Bound at start-up, so a port in use stops
+/// the broker with the key to fix; its connections count against <c>Broker:Transport:MaxConnections</c> like
+/// Kestrel's, and end when the broker stops.
+/// </summary>
+internal sealed partial class RawLaneListener(
+    LaneSettings settings,
+    BrokerSettings broker,
+    DataLanes lanes,
+    RawLaneConnection connections,
+    ILogger<RawLaneListener> logger) : IHostedService, IDisposable
+{
+    private static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromSeconds(1);
+
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly ConcurrentDictionary<Task, bool> _running = new();
+    private Socket? _socket;
+    private Task _accepting = Task.CompletedTask;
+    private int _open;
+
+    /// <summary>Where the lane listens (port 0 resolved); null while it does not.</summary>
+    public Uri? Address { get; private set; }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!settings.RawEnabled)
+        {
+            return Task.CompletedTask;
+        }
+
+        var endPoint = new IPEndPoint(settings.RawBindAddress, settings.RawUrl.Port);
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endPoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                socket.DualMode = true;
+            }
+
+            socket.Bind(endPoint);
+            socket.Listen(512);
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw new BrokerConfigurationException([$"{LaneSettings.Section}:Raw:Url: cannot listen on {endPoint}: {ex.Message}"]);
+        }
+
+        _socket = socket;
+        var bound = (IPEndPoint)socket.LocalEndPoint!;
+        Address = new UriBuilder(settings.RawUrl.Scheme, settings.RawUrl.Host, bound.Port).Uri;
+        lanes.RawLaneListening(bound.Port);
+        Log.Listening(logger, Address, settings.RawUsesTls ? "TLS" : "plain TCP");
+        _accepting = AcceptAsync(socket);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        lanes.RawLaneStopped();
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _socket?.Dispose();
+        await _accepting.ConfigureAwait(false);
+        // Tunnels end with the broker (their gate watches the application's stopping token); wait for their records.
+        await Task.WhenAll(_running.Keys).WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Dispose()
+    {
+        _socket?.Dispose();
+        _stopping.Dispose();
+    }
+
+    private async Task AcceptAsync(Socket listener)
+    {
+        var stopping = _stopping.Token;
+        while (!stopping.IsCancellationRequested)
+        {
+            Socket accepted;
+            try
+            {
+                accepted = await listener.AcceptAsync(stopping).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
+            {
+                continue;
+            }
+            catch (SocketException ex)
+            {
+                // Out of descriptors or memory: keep the lane, as Kestrel does, rather than let it die silently.
+                Log.AcceptFailed(logger, ex.SocketErrorCode, ex);
+                try
+                {
+                    await Task.Delay(AcceptRetryDelay, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            if (Interlocked.Increment(ref _open) > broker.Transport.MaxConnections)
+            {
+                Interlocked.Decrement(ref _open);
+                Log.ConnectionLimitReached(logger, broker.Transport.MaxConnections);
+                accepted.LingerState = new LingerOption(true, 0);
+                accepted.Dispose();
+                continue;
+            }
+
+            var serving = ServeAsync(accepted, stopping);
+            _running.TryAdd(serving, true);
+            _ = serving.ContinueWith(t => _running.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    private async Task ServeAsync(Socket accepted, CancellationToken stopping)
+    {
+        try
+        {
+            // Off the accept loop at once: a handshake waits on the peer.
+            await Task.Yield();
+            await connections.RunAsync(accepted, stopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _open);
+        }
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(1, LogLevel.Information, "Raw lane listening on {Address} ({Transport})", EventName = "RawLaneListening")]
+        public static partial void Listening(ILogger logger, Uri address, string transport);
+
+        [LoggerMessage(2, LogLevel.Error, "Accepting raw-lane connections failed ({SocketError}); retrying in a second", EventName = "RawLaneAcceptFailed")]
+        public static partial void AcceptFailed(ILogger logger, SocketError socketError, Exception exception);
+
+        [LoggerMessage(3, LogLevel.Warning, "Raw-lane connection refused: the broker has {MaxConnections} open (Broker:Transport:MaxConnections)", EventName = "RawLaneConnectionLimitReached")]
+        public static partial void ConnectionLimitReached(ILogger logger, int maxConnections);
+    }
+}
