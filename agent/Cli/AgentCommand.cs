@@ -14,7 +14,7 @@ public static class AgentCommand
         Usage:
           ghaport up --broker URL --forward [BIND:]PORT:TARGET [--forward ...]
                      [--audience AUD] [--id-token-file FILE | --id-token-env VAR] [--ttl HH:MM:SS]
-                     [--detach [--timeout 60s] [--no-probe]] [--state-dir DIR]
+                     [--lane auto|raw|grpc] [--detach [--timeout 60s] [--no-probe]] [--state-dir DIR]
           ghaport down   [--state-dir DIR]
           ghaport status [--json] [--state-dir DIR]
 
@@ -28,6 +28,9 @@ public static class AgentCommand
           --id-token-file FILE  read the id-token from FILE instead of GitHub Actions
           --id-token-env VAR    read the id-token from environment variable VAR
           --ttl HH:MM:SS        lease length to ask for (the broker caps it)
+          --lane LANE           how tunnels reach the broker: raw (a TCP/TLS connection each, fastest),
+                                grpc (a stream each on one HTTP/2 channel, passes HTTP/2 proxies), or
+                                auto (default: raw when the broker offers it and it answers, else grpc)
           --detach              run in the background; return once every target answers through the broker
           --timeout DURATION    how long --detach waits for that (default 60s)
           --no-probe            with --detach, do not dial the targets first (only the forwards must listen)

@@ -42,6 +42,9 @@ public sealed record UpArguments
     /// </summary>
     public X509Certificate2Collection? CaCertificates { get; init; }
 
+    /// <summary>Which lane carries the tunnels (<c>--lane auto|raw|grpc</c>). Default: auto.</summary>
+    public DataLane Lane { get; init; } = DataLane.Auto;
+
     /// <summary>The arguments as given, for starting the background agent with the same ones.</summary>
     public IReadOnlyList<string> Raw { get; init; } = [];
 
@@ -104,6 +107,7 @@ public sealed record UpArguments
         var timeout = TimeSpan.FromSeconds(60);
         string? stateDirectory = null;
         X509Certificate2Collection? caCertificates = null;
+        var lane = DataLane.Auto;
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -178,6 +182,16 @@ public sealed record UpArguments
                 case "--ca-cert":
                     caCertificates = ReadCaCertificates(Value());
                     break;
+                case "--lane":
+                    var laneText = Value();
+                    lane = laneText switch
+                    {
+                        "auto" => DataLane.Auto,
+                        "raw" => DataLane.Raw,
+                        "grpc" => DataLane.Grpc,
+                        _ => throw new ArgumentException($"--lane '{laneText}' is not auto, raw or grpc"),
+                    };
+                    break;
                 default:
                     throw new ArgumentException($"unknown argument '{arg}'");
             }
@@ -228,6 +242,7 @@ public sealed record UpArguments
             Timeout = timeout,
             StateDirectory = stateDirectory,
             CaCertificates = caCertificates,
+            Lane = lane,
             Raw = args.ToArray(),
         };
     }

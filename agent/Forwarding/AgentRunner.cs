@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using GitHubActionsPort.Agent.Background;
 using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Agent.Forwarding.RawLane;
 using GitHubActionsPort.Agent.GitHub;
 using GitHubActionsPort.Agent.Tokens;
 using GitHubActionsPort.Protocol.V1;
@@ -74,7 +75,10 @@ public static partial class AgentRunner
             using var tunnelsEnd = CancellationTokenSource.CreateLinkedTokenSource(stopping, keeper.Ended, down.Token);
             var renewing = keeper.KeepRenewingAsync(tunnelsEnd.Token);
             var stats = context.Stats;
-            var tunnels = new TunnelClient(client, keeper, stats, logger);
+            RefuseUnofferedLane(args, lease);
+            await using var rawLane = args.Lane == DataLane.Grpc || lease.GrpcLaneOff && lease.RawLanePort == 0 ? null
+                : new RawLanePool(new RawLaneDialer(args.Broker, keeper, context.Transport.ConnectTimeout, args.CaCertificates), keeper, logger);
+            var tunnels = new TunnelClient(client, keeper, stats, logger, args.Lane, rawLane, context.Time);
             var forwards = listeners.Select(l => (l.Forward.Target, l.LocalEndPoint)).ToList();
             var endReason = "stopped";
             var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -146,6 +150,20 @@ public static partial class AgentRunner
             {
                 listener.Dispose();
             }
+        }
+    }
+
+    /// <summary>A lane asked for by name that the broker has off is a failure now, not a refusal of every connection.</summary>
+    private static void RefuseUnofferedLane(UpArguments args, Lease lease)
+    {
+        if (args.Lane == DataLane.Raw && lease.RawLanePort == 0)
+        {
+            throw new AgentException(ExitCodes.BrokerUnreachable, $"--lane raw: the broker {args.Broker} does not offer the raw lane (Broker:Lanes:Raw:Enabled is false there); use --lane auto or grpc");
+        }
+
+        if (args.Lane == DataLane.Grpc && lease.GrpcLaneOff)
+        {
+            throw new AgentException(ExitCodes.BrokerUnreachable, $"--lane grpc: the broker {args.Broker} carries tunnels on its raw lane only (Broker:Lanes:Grpc:Enabled is false there); use --lane auto or raw");
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using GitHubActionsPort.Protocol;
+using GitHubActionsPort.Protocol.RawLane;
 using GitHubActionsPort.Protocol.V1;
 using Grpc.Core;
 
@@ -133,6 +134,16 @@ internal sealed partial class LeaseKeeper : IDisposable
     {
         signedFor = Current;
         return Sign(signedFor, method, target);
+    }
+
+    /// <summary>
+    /// A raw-lane Hello for the current lease: its token and a fresh proof of the session key, and which lease it
+    /// carries (the one to name to <see cref="RecoverAsync"/>).
+    /// </summary>
+    public RawLaneHello Hello(out Lease signedFor)
+    {
+        signedFor = Current;
+        return new RawLaneHello(signedFor.Token, LeaseProof.Create(_sessionKey, RawLaneFrame.HelloMethod, signedFor.LeaseId, string.Empty, _time.GetUtcNow()));
     }
 
     /// <summary>Ends the lease at the broker now (on stop): its tunnels end at once instead of at expiry.</summary>

@@ -4,8 +4,11 @@ internal sealed partial class TunnelClient
 {
     private static partial class Log
     {
-        [LoggerMessage(10, LogLevel.Information, "Connection {ConnectionId} from {Peer} to {Target}: tunnel open", EventName = "TunnelOpened")]
-        public static partial void TunnelOpened(ILogger logger, long connectionId, string peer, string target);
+        [LoggerMessage(10, LogLevel.Information, "Connection {ConnectionId} from {Peer} to {Target}: tunnel open ({Lane} lane)", EventName = "TunnelOpened")]
+        public static partial void TunnelOpened(ILogger logger, long connectionId, string peer, string target, string lane);
+
+        [LoggerMessage(15, LogLevel.Warning, "The raw lane cannot be reached ({Reason}); tunnels take the gRPC lane for the next {Seconds} s", EventName = "RawLaneUnreachable")]
+        public static partial void RawLaneUnreachable(ILogger logger, string reason, int seconds);
 
         [LoggerMessage(11, LogLevel.Information, "Connection {ConnectionId} to {Target} closed: {BytesSent} bytes sent, {BytesReceived} received, {DurationMs:0} ms", EventName = "TunnelClosed")]
         public static partial void TunnelClosed(ILogger logger, long connectionId, string target, long bytesSent, long bytesReceived, double durationMs);

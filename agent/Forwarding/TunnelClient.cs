@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Agent.Forwarding.RawLane;
 using GitHubActionsPort.Protocol;
+using GitHubActionsPort.Protocol.RawLane;
 using GitHubActionsPort.Protocol.Tunnels;
 using GitHubActionsPort.Protocol.V1;
 using Grpc.Core;
@@ -9,10 +11,18 @@ using Grpc.Core;
 namespace GitHubActionsPort.Agent.Forwarding;
 
 /// <summary>
-/// Carries one accepted local connection through one Tunnel call. A clean end on both sides closes the local
+/// Carries one accepted local connection through the broker, on the raw lane (a connection of its own) or the gRPC
+/// lane (a Tunnel call), as <c>--lane</c> and the broker's offer decide. A clean end on both sides closes the local
 /// socket cleanly; any failure resets it, so the local client sees an error, never a silently short stream.
 /// </summary>
-internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeeper lease, ForwardStats stats, ILogger logger)
+internal sealed partial class TunnelClient(
+    Broker.BrokerClient client,
+    LeaseKeeper lease,
+    ForwardStats stats,
+    ILogger logger,
+    DataLane lane = DataLane.Grpc,
+    RawLanePool? rawLane = null,
+    TimeProvider? time = null)
 {
     /// <summary>
     /// How long a new connection waits for a new session when the broker has lost the lease (it restarted): about
@@ -20,7 +30,12 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
     /// </summary>
     private static readonly TimeSpan ReopenWait = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long <c>--lane auto</c> keeps to the gRPC lane after the raw lane could not be reached.</summary>
+    private static readonly TimeSpan RawLaneRetryAfter = TimeSpan.FromSeconds(30);
+
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private long _lastId;
+    private long _rawLaneDownUntil;
 
     /// <summary>Serves one local connection to its end; never throws, so no failure goes unobserved.</summary>
     public async Task RunAsync(Socket accepted, ForwardSpec forward, CancellationToken stopping)
@@ -42,10 +57,8 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
         var peer = accepted.RemoteEndPoint?.ToString() ?? "?";
         var started = Stopwatch.GetTimestamp();
         await using var local = new TunnelSocket(accepted);
-        using var callEnds = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        var (opened, refusal) = await OpenAsync(forward.Target, callEnds.Token).ConfigureAwait(false);
-        using var call = opened;
-        if (call is null)
+        var (opened, refusal) = await OpenAsync(forward.Target, stopping).ConfigureAwait(false);
+        if (opened is not { } link)
         {
             local.Abort();
             if (!stopping.IsCancellationRequested)
@@ -57,90 +70,77 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
             return;
         }
 
-        Log.TunnelOpened(logger, id, peer, forward.Target);
-        stats.Opened(forward.Target);
-        var result = await TunnelSplice.RunAsync(local, call.ResponseStream, call.RequestStream, () => call.RequestStream.CompleteAsync(), callEnds.Token).ConfigureAwait(false);
-        var reason = result.End switch
+        await using (link.ConfigureAwait(false))
         {
-            TunnelEnd.Completed => null,
-            TunnelEnd.SocketFailed => "the local client reset the connection",
-            TunnelEnd.StreamFailed => "the broker ended the tunnel: " + Describe(StatusOf(call) ?? (result.Error as RpcException)?.Status, result.Error),
-            _ when lease.Ended.IsCancellationRequested => $"lease {lease.Current.LeaseId} expired",
-            _ => "the agent is stopping",
-        };
+            Log.TunnelOpened(logger, id, peer, forward.Target, link.Lane);
+            stats.Opened(forward.Target);
+            var result = await link.SpliceAsync(local, stopping).ConfigureAwait(false);
+            var reason = result.End switch
+            {
+                TunnelEnd.Completed => null,
+                TunnelEnd.SocketFailed => "the local client reset the connection",
+                TunnelEnd.StreamFailed when lease.Ended.IsCancellationRequested => $"lease {lease.Current.LeaseId} expired",
+                TunnelEnd.StreamFailed => "the broker ended the tunnel: " + link.WhyBrokerFailed(result),
+                _ when lease.Ended.IsCancellationRequested => $"lease {lease.Current.LeaseId} expired",
+                _ => "the agent is stopping",
+            };
 
-        if (reason is not null)
-        {
-            // Reset the far side (cancelling the call sends RST_STREAM) and the near side alike.
-            await callEnds.CancelAsync().ConfigureAwait(false);
-            local.Abort();
-        }
+            if (reason is not null)
+            {
+                // Reset the far side and the near side alike.
+                link.Reset();
+                local.Abort();
+            }
 
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        stats.Closed(forward.Target, result.BytesFromSocket, result.BytesToSocket, elapsed, failed: reason is not null);
-        if (reason is null)
-        {
-            Log.TunnelClosed(logger, id, forward.Target, result.BytesFromSocket, result.BytesToSocket, elapsed.TotalMilliseconds);
-        }
-        else
-        {
-            Log.TunnelFailed(logger, id, forward.Target, reason, result.BytesFromSocket, result.BytesToSocket, elapsed.TotalMilliseconds);
+            var elapsed = Stopwatch.GetElapsedTime(started);
+            stats.Closed(forward.Target, result.BytesFromSocket, result.BytesToSocket, elapsed, failed: reason is not null);
+            if (reason is null)
+            {
+                Log.TunnelClosed(logger, id, forward.Target, result.BytesFromSocket, result.BytesToSocket, elapsed.TotalMilliseconds);
+            }
+            else
+            {
+                Log.TunnelFailed(logger, id, forward.Target, reason, result.BytesFromSocket, result.BytesToSocket, elapsed.TotalMilliseconds);
+            }
         }
     }
 
     /// <summary>
     /// Dials <paramref name="target"/> through the broker and hangs up cleanly, without a local client: readiness
-    /// proven end to end. Null when the target answered; else why not.
+    /// proven end to end, on the lane real connections will take. Null when the target answered; else why not.
     /// </summary>
     public async Task<string?> ProbeAsync(string target, CancellationToken cancellationToken)
     {
         var (opened, refusal) = await OpenAsync(target, cancellationToken).ConfigureAwait(false);
-        using var call = opened;
-        if (call is null)
+        if (opened is not { } link)
         {
             return refusal;
         }
 
-        try
+        await using (link.ConfigureAwait(false))
         {
-            // Nothing to say: end our side at once and wait for the broker to pass the end on and finish.
-            await call.RequestStream.WriteAsync(new TunnelFrame { End = new EndOfStream() }, cancellationToken).ConfigureAwait(false);
-            await call.RequestStream.CompleteAsync().ConfigureAwait(false);
-            while (await call.ResponseStream.MoveNext(cancellationToken).ConfigureAwait(false))
-            {
-                // A target that greets (a database banner) sends data; the probe has no use for it.
-            }
-
-            return null;
-        }
-        catch (RpcException ex)
-        {
-            return Describe(ex.Status, null);
+            return await link.HangUpAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
     /// <summary>
-    /// Starts a Tunnel call to <paramref name="target"/> and waits until the broker has connected it: the call, or
-    /// why there is none. When the broker no longer knows the lease (it restarted), the call is made once more on
-    /// the new session the lease keeper opens in its place.
+    /// Opens a tunnel to <paramref name="target"/> and waits until the broker has connected it: the link, or why
+    /// there is none. When the broker no longer knows the lease (it restarted), the tunnel is asked for once more
+    /// on the new session the lease keeper opens in its place.
     /// </summary>
-    private async Task<(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame>? Call, string? Refusal)> OpenAsync(string target, CancellationToken cancellationToken)
+    private async Task<(ITunnelLink? Link, string? Refusal)> OpenAsync(string target, CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
         {
-            var headers = lease.Headers(nameof(Broker.BrokerClient.Tunnel), target, out var signedFor);
-            headers.Add(WireLimits.TargetHeader, target);
-            var call = client.Tunnel(headers, cancellationToken: cancellationToken);
-            var refusal = await AwaitConnectedAsync(call, cancellationToken).ConfigureAwait(false);
-            if (refusal is null)
+            var (link, refusal, signedFor) = await OpenOnLaneAsync(target, cancellationToken).ConfigureAwait(false);
+            if (link is not null)
             {
-                return (call, null);
+                return (link, null);
             }
 
-            call.Dispose();
-            if (attempt > 1 || !LeaseKeeper.IsLeaseUnknown(refusal.Value.Status))
+            if (attempt > 1 || !LeaseKeeper.IsLeaseUnknown(refusal!.Value.Status))
             {
-                return (null, refusal.Value.Reason);
+                return (null, refusal!.Value.Reason);
             }
 
             try
@@ -155,6 +155,117 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
                 return (null, WhyCancelled());
             }
         }
+    }
+
+    /// <summary>One try on the lane to use now: the raw lane first unless told otherwise or lately unreachable.</summary>
+    private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenOnLaneAsync(string target, CancellationToken cancellationToken)
+    {
+        if (rawLane is not null && lane != DataLane.Grpc && (lane == DataLane.Raw || _time.GetTimestamp() >= Volatile.Read(ref _rawLaneDownUntil)))
+        {
+            try
+            {
+                return await OpenRawAsync(rawLane, target, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RawLaneUnreachableException ex) when (lane == DataLane.Auto && !cancellationToken.IsCancellationRequested)
+            {
+                Volatile.Write(ref _rawLaneDownUntil, _time.GetTimestamp() + (long)(RawLaneRetryAfter.TotalSeconds * _time.TimestampFrequency));
+                Log.RawLaneUnreachable(logger, ex.Message, (int)RawLaneRetryAfter.TotalSeconds);
+            }
+            catch (RawLaneUnreachableException ex)
+            {
+                return (null, new Refusal(ex.Message, new Status(StatusCode.Unavailable, ex.Message)), lease.Current);
+            }
+        }
+
+        return await OpenGrpcAsync(target, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An Open on an authenticated raw-lane connection (a warm one when the pool has it). A warm connection the
+    /// broker has meanwhile closed is replaced by a fresh one, once.
+    /// </summary>
+    private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenRawAsync(RawLanePool pool, string target, CancellationToken cancellationToken)
+    {
+        var signedFor = lease.Current;
+        TunnelSocket connection;
+        bool wasWarm;
+        try
+        {
+            (connection, signedFor, wasWarm) = await pool.TakeAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            return (null, new Refusal(Describe(ex.Status, null), ex.Status), signedFor);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return (null, new Refusal(WhyCancelled(), Status.DefaultCancelled), signedFor);
+        }
+
+        while (true)
+        {
+            RawLaneMessage reply;
+            try
+            {
+                await RawLaneExchange.SendAsync(connection, new RawLaneOpen(target), cancellationToken).ConfigureAwait(false);
+                reply = await RawLaneExchange.ReceiveAsync(connection, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or InvalidDataException && !cancellationToken.IsCancellationRequested)
+            {
+                connection.Abort();
+                await connection.DisposeAsync().ConfigureAwait(false);
+                if (!wasWarm)
+                {
+                    var lost = $"the broker closed the raw-lane connection before answering ({RpcErrors.Innermost(ex).Message})";
+                    return (null, new Refusal(lost, new Status(StatusCode.Unavailable, lost)), signedFor);
+                }
+
+                // The broker closed the warm connection (idle too long, or it restarted): one fresh try.
+                wasWarm = false;
+                try
+                {
+                    (connection, signedFor) = await pool.DialAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (RpcException refused) when (!cancellationToken.IsCancellationRequested)
+                {
+                    return (null, new Refusal(Describe(refused.Status, null), refused.Status), signedFor);
+                }
+
+                continue;
+            }
+            catch (Exception) when (cancellationToken.IsCancellationRequested)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                return (null, new Refusal(WhyCancelled(), Status.DefaultCancelled), signedFor);
+            }
+
+            if (reply is RawLaneReply { IsAccepted: true })
+            {
+                return (new RawTunnelLink(connection), null, signedFor);
+            }
+
+            await connection.DisposeAsync().ConfigureAwait(false);
+            var status = reply is RawLaneReply refusal ? new Status(refusal.Status, refusal.Detail) : new Status(StatusCode.Internal, $"the broker answered an Open with a {reply.GetType().Name}");
+            return (null, new Refusal(Describe(status, null), status), signedFor);
+        }
+    }
+
+    /// <summary>A Tunnel call, once the broker reports the target connected; else why not.</summary>
+    private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenGrpcAsync(string target, CancellationToken cancellationToken)
+    {
+        var headers = lease.Headers(nameof(Broker.BrokerClient.Tunnel), target, out var signedFor);
+        headers.Add(WireLimits.TargetHeader, target);
+        var callEnds = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var call = client.Tunnel(headers, cancellationToken: callEnds.Token);
+        var refusal = await AwaitConnectedAsync(call, cancellationToken).ConfigureAwait(false);
+        if (refusal is null)
+        {
+            return (new GrpcTunnelLink(call, callEnds), null, signedFor);
+        }
+
+        call.Dispose();
+        callEnds.Dispose();
+        return (null, refusal, signedFor);
     }
 
     /// <summary>
@@ -187,23 +298,11 @@ internal sealed partial class TunnelClient(Broker.BrokerClient client, LeaseKeep
 
     private string WhyCancelled() => lease.Ended.IsCancellationRequested ? $"lease {lease.Current.LeaseId} expired" : "the agent is stopping";
 
-    private static Status? StatusOf(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call)
-    {
-        try
-        {
-            return call.GetStatus();
-        }
-        catch (InvalidOperationException)
-        {
-            return null;
-        }
-    }
-
     /// <summary>
     /// The broker's own words when it sent any. A status with a transport failure behind it was made on this side:
     /// the broker could not be reached, or the connection to it was lost, which says more than gRPC's wording.
     /// </summary>
-    private static string Describe(Status? status, Exception? fallback) => status switch
+    internal static string Describe(Status? status, Exception? fallback) => status switch
     {
         { DebugException: { } cause, StatusCode: StatusCode.Unavailable } when cause is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError } =>
             $"cannot reach the broker ({RpcErrors.Innermost(cause).Message})",

@@ -25,7 +25,7 @@ internal sealed record LaneSettings
     /// <summary>
     /// Where the raw lane listens (<c>Broker:Lanes:Raw:Url</c>): <c>https://</c> (TLS with the broker's certificate)
     /// or, only where the broker itself is plain, <c>http://</c>. Default: the scheme and host of the broker's first
-    /// URL, port <see cref="DefaultRawPort"/>.
+    /// URL, port <see cref="DefaultRawPort"/> (or 0, a port from the OS, when the broker's own port is 0).
     /// </summary>
     public required Uri RawUrl { get; init; }
 
@@ -108,7 +108,9 @@ internal sealed record LaneSettings
         {
             var scheme = brokerUsesTls ? "https" : "http";
             var host = brokerUrl is null || brokerUrl.Host == "localhost" ? "127.0.0.1" : brokerUrl.Host;
-            return new Uri(string.Create(CultureInfo.InvariantCulture, $"{scheme}://{host}:{DefaultRawPort}"));
+            // A broker on a port from the OS (tests, throwaway brokers) gets its raw lane on one too.
+            var port = brokerUrl?.Port == 0 ? 0 : DefaultRawPort;
+            return new Uri(string.Create(CultureInfo.InvariantCulture, $"{scheme}://{host}:{port}"));
         }
 
         if (!Uri.TryCreate(text, UriKind.Absolute, out var url) || url.Scheme is not ("http" or "https"))

@@ -26,8 +26,11 @@ internal sealed partial class RawLaneConnection(
     /// <summary>The lane's name in the audit trail.</summary>
     private const string LaneName = "raw";
 
-    /// <summary>Authenticated connections one lease may keep waiting for a tunnel (an agent keeps two warm).</summary>
-    internal const int MaxWarmPerLease = 8;
+    /// <summary>
+    /// Authenticated connections one lease may have waiting for their Open beyond its own tunnel cap: an agent keeps
+    /// two warm, and each new tunnel waits there for the moment between its Hello and its Open.
+    /// </summary>
+    internal const int WarmAllowance = 8;
 
     /// <summary>Serves <paramref name="socket"/> to its end; never throws.</summary>
     public async Task RunAsync(Socket socket, CancellationToken stopping)
@@ -131,9 +134,10 @@ internal sealed partial class RawLaneConnection(
     /// <summary>Waits, warm, for the Open; then opens the tunnel through the gate and splices it.</summary>
     private async Task ServeAsync(TunnelSocket agent, Leases.Lease lease, string peer, CancellationToken stopping)
     {
-        if (!lease.TryHoldWarmConnection(MaxWarmPerLease))
+        var maxWarm = lease.MaxConnections + WarmAllowance;
+        if (!lease.TryHoldWarmConnection(maxWarm))
         {
-            await RefuseAsync(agent, peer, StatusCode.ResourceExhausted, $"lease {lease.Id} already holds {MaxWarmPerLease} idle raw-lane connections", stopping).ConfigureAwait(false);
+            await RefuseAsync(agent, peer, StatusCode.ResourceExhausted, $"lease {lease.Id} already holds {maxWarm} raw-lane connections waiting for a tunnel", stopping).ConfigureAwait(false);
             return;
         }
 

@@ -19,12 +19,16 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         Address = app.Addresses()[0];
         AdminAddress = app.AdminAddress();
         MetricsAddress = app.MetricsAddress();
+        RawLaneAddress = app.RawLaneAddress();
     }
 
     public Uri Address { get; }
 
     /// <summary>The admin endpoint (on a port from the OS unless the configuration names one); null when disabled.</summary>
     public Uri? AdminAddress { get; }
+
+    /// <summary>Where the raw lane listens (a port from the OS, like the broker's); null when it is off.</summary>
+    public Uri? RawLaneAddress { get; }
 
     /// <summary>Where <c>/metrics</c> and <c>/healthz</c> are served.</summary>
     public Uri? MetricsAddress { get; }

@@ -89,9 +89,10 @@ public sealed class BrokerRestartTests
         var broker = await StartBrokerAsync();
 
         // The agent reaches the broker through a relay; stopping the relay cuts the connection, as a network would.
+        // The relay carries the gRPC channel only, so the tunnel must take that lane.
         var relay = new TcpTestServer((client, ct) => RelayAsync(client, broker.Address, ct));
         await using var agent = await AgentUnderTest.StartAsync(
-            new Uri($"http://127.0.0.1:{relay.EndPoint.Port}"), ["0:echo"], AgentUnderTest.GitHubEnvironment(_issuer), echo: TestContext.Progress);
+            new Uri($"http://127.0.0.1:{relay.EndPoint.Port}"), ["0:echo"], AgentUnderTest.GitHubEnvironment(_issuer), extraArgs: ["--lane", "grpc"], echo: TestContext.Progress);
         using var live = await SocketIo.ConnectAsync(agent["echo"]);
         await AssertEchoesAsync(live, 1);
 

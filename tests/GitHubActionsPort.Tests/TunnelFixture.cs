@@ -6,8 +6,11 @@ namespace GitHubActionsPort.Tests;
 /// A dev issuer, an echo target and a broker, started once per fixture; each test starts its own agent. A test
 /// fails if the broker logged an error it did not expect.
 /// </summary>
-public abstract class TunnelFixture
+public abstract class TunnelFixture(string lane = "auto")
 {
+    /// <summary>The agent's <c>--lane</c>: fixtures that run once per lane pass <c>raw</c> and <c>grpc</c>.</summary>
+    protected string Lane { get; } = lane;
+
     protected DevIssuer Issuer { get; private set; } = null!;
 
     protected TcpTestServer Echo { get; private set; } = null!;
@@ -77,5 +80,5 @@ public abstract class TunnelFixture
 
     /// <summary>Starts an agent forwarding a free loopback port to each target, the GitHub Actions way.</summary>
     protected Task<AgentUnderTest> StartAgentAsync(params string[] targets) =>
-        AgentUnderTest.StartAsync(Broker.Address, targets.Select(t => $"0:{t}").ToList(), AgentUnderTest.GitHubEnvironment(Issuer), echo: TestContext.Progress);
+        AgentUnderTest.StartAsync(Broker.Address, targets.Select(t => $"0:{t}").ToList(), AgentUnderTest.GitHubEnvironment(Issuer), extraArgs: ["--lane", Lane], echo: TestContext.Progress);
 }

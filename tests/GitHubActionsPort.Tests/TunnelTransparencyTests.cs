@@ -3,8 +3,10 @@ using GitHubActionsPort.Agent.Forwarding;
 
 namespace GitHubActionsPort.Tests;
 
-/// <summary>Bytes, ends and resets cross the tunnel as if there were no tunnel.</summary>
-public sealed class TunnelTransparencyTests : TunnelFixture
+/// <summary>Bytes, ends and resets cross the tunnel as if there were no tunnel, on each lane.</summary>
+[TestFixture("raw")]
+[TestFixture("grpc")]
+public sealed class TunnelTransparencyTests(string lane) : TunnelFixture(lane)
 {
     /// <summary>Short enough that an idle test outlives several rounds of each.</summary>
     private static readonly TimeSpan ShortTimeout = TimeSpan.FromSeconds(1);

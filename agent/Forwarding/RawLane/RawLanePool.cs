@@ -1,0 +1,110 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using GitHubActionsPort.Protocol.Tunnels;
+
+namespace GitHubActionsPort.Agent.Forwarding.RawLane;
+
+/// <summary>
+/// A few raw-lane connections kept authenticated and idle, so a new tunnel costs one round trip (its Open) rather
+/// than a TCP handshake, a TLS handshake and a Hello first. Taking one starts a refill in the background. A warm
+/// connection is used only while young (the broker closes idle ones after its idle timeout) and only for the lease
+/// it was authenticated for.
+/// </summary>
+internal sealed partial class RawLanePool(RawLaneDialer dialer, LeaseKeeper lease, ILogger logger) : IAsyncDisposable
+{
+    /// <summary>Enough for a burst of two new connections without a handshake; each costs the broker one idle socket.</summary>
+    internal const int WarmCount = 2;
+
+    /// <summary>Well inside the broker's default idle timeout (two minutes), so a warm connection is still open when used.</summary>
+    private static readonly TimeSpan MaxWarmAge = TimeSpan.FromSeconds(60);
+
+    private readonly ConcurrentQueue<Warm> _warm = new();
+    private readonly CancellationTokenSource _disposed = new();
+    private int _refilling;
+
+    /// <summary>
+    /// An authenticated connection for the current lease: a warm one when there is one (then <c>WasWarm</c>),
+    /// else one dialled now. Throws as <see cref="RawLaneDialer.DialAsync"/> does.
+    /// </summary>
+    public async Task<(TunnelSocket Connection, Protocol.V1.Lease Lease, bool WasWarm)> TakeAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (_warm.TryDequeue(out var warm))
+            {
+                if (warm.Lease.LeaseId == lease.Current.LeaseId && Stopwatch.GetElapsedTime(warm.Since) < MaxWarmAge)
+                {
+                    return (warm.Connection, warm.Lease, true);
+                }
+
+                await warm.Connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            var (connection, signedFor) = await dialer.DialAsync(cancellationToken).ConfigureAwait(false);
+            return (connection, signedFor, false);
+        }
+        finally
+        {
+            Refill();
+        }
+    }
+
+    /// <summary>Dials a fresh connection, never a warm one (after a warm one turned out closed).</summary>
+    public async Task<(TunnelSocket Connection, Protocol.V1.Lease Lease)> DialAsync(CancellationToken cancellationToken) =>
+        await dialer.DialAsync(cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Tops the pool up to <see cref="WarmCount"/>, one refill at a time; a failure leaves it for the next take.</summary>
+    private void Refill()
+    {
+        if (_disposed.IsCancellationRequested || _warm.Count >= WarmCount || Interlocked.CompareExchange(ref _refilling, 1, 0) != 0)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (_warm.Count < WarmCount && !_disposed.IsCancellationRequested)
+                {
+                    var (connection, signedFor) = await dialer.DialAsync(_disposed.Token).ConfigureAwait(false);
+                    _warm.Enqueue(new Warm(connection, signedFor, Stopwatch.GetTimestamp()));
+                }
+            }
+            catch (Exception ex)
+            {
+                Log.RefillFailed(logger, ex.Message);
+            }
+            finally
+            {
+                Volatile.Write(ref _refilling, 0);
+                if (_disposed.IsCancellationRequested)
+                {
+                    await DrainAsync().ConfigureAwait(false);
+                }
+            }
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _disposed.CancelAsync().ConfigureAwait(false);
+        await DrainAsync().ConfigureAwait(false);
+    }
+
+    private async Task DrainAsync()
+    {
+        while (_warm.TryDequeue(out var warm))
+        {
+            await warm.Connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private sealed record Warm(TunnelSocket Connection, Protocol.V1.Lease Lease, long Since);
+
+    private static partial class Log
+    {
+        [LoggerMessage(40, LogLevel.Debug, "Could not warm a raw-lane connection: {Reason}", EventName = "RawLaneWarmFailed")]
+        public static partial void RefillFailed(ILogger logger, string reason);
+    }
+}
