@@ -76,7 +76,7 @@ public static partial class AgentRunner
             var renewing = keeper.KeepRenewingAsync(tunnelsEnd.Token);
             var stats = context.Stats;
             RefuseUnofferedLane(args, lease);
-            await using var rawLane = args.Lane == DataLane.Grpc || lease.GrpcLaneOff && lease.RawLanePort == 0 ? null
+            await using var rawLane = args.Lane == DataLane.Grpc ? null
                 : new RawLanePool(new RawLaneDialer(args.Broker, keeper, context.Transport.ConnectTimeout, args.CaCertificates), keeper, logger);
             var tunnels = new TunnelClient(client, keeper, stats, logger, args.Lane, rawLane, context.Time);
             var forwards = listeners.Select(l => (l.Forward.Target, l.LocalEndPoint)).ToList();

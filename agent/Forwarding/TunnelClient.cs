@@ -157,10 +157,15 @@ internal sealed partial class TunnelClient(
         }
     }
 
-    /// <summary>One try on the lane to use now: the raw lane first unless told otherwise or lately unreachable.</summary>
+    /// <summary>
+    /// One try on the lane to use now: the raw lane first, unless told otherwise, not offered by the broker, or
+    /// lately unreachable.
+    /// </summary>
     private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenOnLaneAsync(string target, CancellationToken cancellationToken)
     {
-        if (rawLane is not null && lane != DataLane.Grpc && (lane == DataLane.Raw || _time.GetTimestamp() >= Volatile.Read(ref _rawLaneDownUntil)))
+        var useRaw = lane == DataLane.Raw
+            || lane == DataLane.Auto && lease.Current.RawLanePort != 0 && _time.GetTimestamp() >= Volatile.Read(ref _rawLaneDownUntil);
+        if (rawLane is not null && useRaw)
         {
             try
             {

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Leases;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol.RawLane;
@@ -128,6 +129,7 @@ internal sealed partial class RawLaneConnection(
         }
 
         await RawLaneExchange.SendAsync(agent, RawLaneReply.Accepted, stopping).ConfigureAwait(false);
+        Log.Authenticated(logger, peer, lease.Id);
         return lease;
     }
 
@@ -164,6 +166,7 @@ internal sealed partial class RawLaneConnection(
             return;
         }
 
+        Log.OpenReceived(logger, peer, AuditText.Clean(open.Target));
         OpenedTunnel tunnel;
         try
         {
@@ -246,6 +249,12 @@ internal sealed partial class RawLaneConnection(
 
         [LoggerMessage(3, LogLevel.Warning, "RawLane from {Peer} refused: {Reason}", EventName = "LeaseRejected")]
         public static partial void LeaseRejected(ILogger logger, string peer, string reason);
+
+        [LoggerMessage(5, LogLevel.Debug, "Raw-lane connection from {Peer} authenticated for lease {LeaseId}; waiting for its Open", EventName = "RawLaneAuthenticated")]
+        public static partial void Authenticated(ILogger logger, string peer, string leaseId);
+
+        [LoggerMessage(6, LogLevel.Debug, "Raw-lane connection from {Peer} asks for target {Target}", EventName = "RawLaneOpen")]
+        public static partial void OpenReceived(ILogger logger, string peer, string target);
 
         [LoggerMessage(4, LogLevel.Information, "Raw-lane connection from {Peer} refused ({Status}): {Detail}", EventName = "RawLaneRefused")]
         public static partial void Refused(ILogger logger, string peer, StatusCode status, string detail);

@@ -56,7 +56,8 @@ internal sealed partial class RawLanePool(RawLaneDialer dialer, LeaseKeeper leas
     /// <summary>Tops the pool up to <see cref="WarmCount"/>, one refill at a time; a failure leaves it for the next take.</summary>
     private void Refill()
     {
-        if (_disposed.IsCancellationRequested || _warm.Count >= WarmCount || Interlocked.CompareExchange(ref _refilling, 1, 0) != 0)
+        if (_disposed.IsCancellationRequested || _warm.Count >= WarmCount || lease.Current.RawLanePort == 0
+            || Interlocked.CompareExchange(ref _refilling, 1, 0) != 0)
         {
             return;
         }
