@@ -156,6 +156,72 @@ public sealed class TlsTests
     }
 
     [Test]
+    public async Task RawLane_OverTls_Echoes_AndHalfClosesBothWays()
+    {
+        // A target that answers only once the client has finished, then goes on reading after it has finished itself.
+        var afterward = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var target = new TcpTestServer(async (socket, ct) =>
+        {
+            var request = await socket.ReadToEndAsync(ct);
+            await socket.SendAllAsync(System.Text.Encoding.ASCII.GetBytes($"got {request.Length}"));
+            socket.Shutdown(SocketShutdown.Send);
+            afterward.TrySetResult(await socket.ReadToEndAsync(ct));
+        });
+        var configuration = Configuration();
+        configuration["Broker:Targets:halves"] = target.Address;
+        configuration["Broker:Rules:0:Targets:1"] = "halves";
+        _broker = await BrokerUnderTest.StartAsync(configuration, TestContext.Progress, HttpsAnyPort);
+        Assert.That(_broker.RawLaneAddress!.Scheme, Is.EqualTo("https"));
+
+        await using var agent = await AgentUnderTest.StartAsync(_broker.Address, ["0:halves"], AgentUnderTest.GitHubEnvironment(_issuer), extraArgs: ["--ca-cert", _caPath, "--lane", "raw"], echo: TestContext.Progress);
+        using var client = await SocketIo.ConnectAsync(agent["halves"]);
+        var request = SocketIo.RandomBytes(300 * 1024);
+        await client.SendAllAsync(request);
+        client.Shutdown(SocketShutdown.Send);
+
+        Assert.That(System.Text.Encoding.ASCII.GetString(await client.ReadToEndAsync().DefaultTimeout()), Is.EqualTo($"got {request.Length}"));
+        // Both sides have now half-closed, each in turn: the target's read must still see a clean end, not a reset.
+        Assert.That(await afterward.Task.DefaultTimeout(), Is.Empty);
+        Assert.That((await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelClosed").DefaultTimeout()).Message, Does.Contain($"{request.Length} bytes sent"));
+        Assert.That(agent.Logs.Entries.Single(e => e.EventId.Name == "TunnelOpened").Message, Does.Contain("(raw lane)"));
+        Assert.That(_broker.Logs.Errors, Is.Empty);
+    }
+
+    [Test]
+    public async Task RawLane_TlsClientNotAskingForTheLane_GetsNoSession()
+    {
+        var broker = await StartBrokerAsync();
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, broker.RawLaneAddress!.Port).DefaultTimeout();
+        await using var tls = new SslStream(tcp.GetStream());
+
+        // Offering h2 only: either the handshake fails, or it settles on no protocol and the broker hangs up at once.
+        try
+        {
+            await tls.AuthenticateAsClientAsync(ClientOptions(SslProtocols.None)).DefaultTimeout();
+            Assert.That(tls.NegotiatedApplicationProtocol, Is.Not.EqualTo(SslApplicationProtocol.Http2));
+            Assert.That(await tls.ReadAsync(new byte[16]).AsTask().DefaultTimeout(), Is.Zero, "the broker must close a connection that did not ask for its lane");
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException)
+        {
+            // Refused in the handshake: as good.
+        }
+
+        Assert.That(broker.Logs.Entries.Any(e => e.EventId.Name == "RawLaneAuthenticated"), Is.False);
+    }
+
+    [Test]
+    public async Task RawLane_RenewedCertificate_ReachesNewRawConnections()
+    {
+        var broker = await StartBrokerAsync();
+        using var renewed = IssueServerCertificate(_ca);
+        await WriteServerFilesAsync(renewed);
+        await broker.Logs.WaitForAsync(e => e.EventId.Name == "CertificateReloaded" && e.Message.Contains(renewed.Thumbprint, StringComparison.Ordinal)).DefaultTimeout();
+
+        Assert.That(await ServedThumbprintAsync(broker.RawLaneAddress!.Port, new SslApplicationProtocol(Protocol.RawLane.RawLaneFrame.ApplicationProtocol)), Is.EqualTo(renewed.Thumbprint));
+    }
+
+    [Test]
     public async Task RenewedCertificateWithWrongKey_KeepsTheOldOne_AndLogsWhy()
     {
         var broker = await StartBrokerAsync();
@@ -285,16 +351,18 @@ public sealed class TlsTests
     }
 
     /// <summary>The thumbprint of the certificate a new TLS connection to the broker gets, verified against the CA.</summary>
-    private async Task<string> ServedThumbprintAsync(BrokerUnderTest broker)
+    private Task<string> ServedThumbprintAsync(BrokerUnderTest broker) => ServedThumbprintAsync(broker.Address.Port, SslApplicationProtocol.Http2);
+
+    private async Task<string> ServedThumbprintAsync(int port, SslApplicationProtocol protocol)
     {
         using var tcp = new TcpClient();
-        await tcp.ConnectAsync(IPAddress.Loopback, broker.Address.Port).DefaultTimeout();
+        await tcp.ConnectAsync(IPAddress.Loopback, port).DefaultTimeout();
         await using var tls = new SslStream(tcp.GetStream());
-        await tls.AuthenticateAsClientAsync(ClientOptions(SslProtocols.None)).DefaultTimeout();
+        await tls.AuthenticateAsClientAsync(ClientOptions(SslProtocols.None, protocol)).DefaultTimeout();
         return tls.RemoteCertificate!.GetCertHashString();
     }
 
-    private SslClientAuthenticationOptions ClientOptions(SslProtocols protocols)
+    private SslClientAuthenticationOptions ClientOptions(SslProtocols protocols, SslApplicationProtocol? protocol = null)
     {
         var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
         policy.CustomTrustStore.Add(_ca);
@@ -302,7 +370,7 @@ public sealed class TlsTests
         {
             TargetHost = "localhost",
             EnabledSslProtocols = protocols,
-            ApplicationProtocols = [SslApplicationProtocol.Http2],
+            ApplicationProtocols = [protocol ?? SslApplicationProtocol.Http2],
             CertificateChainPolicy = policy,
         };
     }
