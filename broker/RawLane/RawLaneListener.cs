@@ -51,7 +51,8 @@ internal sealed partial class RawLaneListener(
         catch (SocketException ex)
         {
             socket.Dispose();
-            throw new BrokerConfigurationException([$"{LaneSettings.Section}:Raw:Url: cannot listen on {endPoint}: {ex.Message}"]);
+            // An address problem, not a configuration one: exit code 3 (cannot listen), naming the key to change.
+            throw new IOException($"the raw lane cannot listen on {endPoint} ({LaneSettings.Section}:Raw:Url): {ex.Message}", ex);
         }
 
         _socket = socket;
@@ -69,8 +70,16 @@ internal sealed partial class RawLaneListener(
         await _stopping.CancelAsync().ConfigureAwait(false);
         _socket?.Dispose();
         await _accepting.ConfigureAwait(false);
-        // Tunnels end with the broker (their gate watches the application's stopping token); wait for their records.
-        await Task.WhenAll(_running.Keys).WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Tunnels end with the broker (their gate watches the application's stopping token); wait for their records,
+        // as long as the host's shutdown allows.
+        try
+        {
+            await Task.WhenAll(_running.Keys).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            Log.StoppedWaiting(logger, _running.Count);
+        }
     }
 
     public void Dispose()
@@ -149,6 +158,9 @@ internal sealed partial class RawLaneListener(
 
         [LoggerMessage(2, LogLevel.Error, "Accepting raw-lane connections failed ({SocketError}); retrying in a second", EventName = "RawLaneAcceptFailed")]
         public static partial void AcceptFailed(ILogger logger, SocketError socketError, Exception exception);
+
+        [LoggerMessage(4, LogLevel.Warning, "Stopped waiting for {Count} raw-lane connections to end: the host's shutdown timeout passed", EventName = "RawLaneStopTimedOut")]
+        public static partial void StoppedWaiting(ILogger logger, int count);
 
         [LoggerMessage(3, LogLevel.Warning, "Raw-lane connection refused: the broker has {MaxConnections} open (Broker:Transport:MaxConnections)", EventName = "RawLaneConnectionLimitReached")]
         public static partial void ConnectionLimitReached(ILogger logger, int maxConnections);

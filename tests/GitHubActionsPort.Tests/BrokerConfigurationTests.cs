@@ -286,6 +286,20 @@ public sealed class BrokerConfigurationTests
     }
 
     [Test]
+    public async Task BrokerProcess_RawLanePortInUse_ExitsCannotListen_NamingTheKey()
+    {
+        using var occupant = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        occupant.Start();
+        var port = ((System.Net.IPEndPoint)occupant.LocalEndpoint).Port;
+        var file = JsonFile(ValidConfiguration());
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["--config", file, "--urls", "http://127.0.0.1:0", $"--Broker:Lanes:Raw:Url=http://127.0.0.1:{port}"]);
+
+        Assert.That(exitCode, Is.EqualTo(3), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Lanes:Raw:Url").And.Contains($"127.0.0.1:{port}"));
+    }
+
+    [Test]
     public async Task BrokerProcess_BadConfigFile_ExitsWithConfigurationError_NamingTheKey()
     {
         var configuration = ValidConfiguration();
