@@ -183,7 +183,7 @@ internal sealed partial class RawLaneConnection(
             // Accepted: from here the connection is the tunnel's bytes and nothing else.
             await RawLaneExchange.SendAsync(agent, RawLaneReply.Accepted, tunnel.Ends.Token).ConfigureAwait(false);
             var result = await TunnelSplice.RunAsync(tunnel.Target, agent, tunnel.Ends.Token).ConfigureAwait(false);
-            var failure = gate.Outcome(tunnel, result, CancellationToken.None);
+            var failure = gate.Outcome(tunnel, result);
             await gate.ClosedAsync(tunnel, result, failure).ConfigureAwait(false);
             if (failure is not null)
             {

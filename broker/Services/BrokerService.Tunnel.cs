@@ -26,7 +26,7 @@ internal sealed partial class BrokerService
         var result = await TunnelSplice.RunAsync(tunnel.Target, requestStream, responseStream, null, tunnel.Ends.Token).ConfigureAwait(false);
 
         // Any end but a clean one is a reset for the target (the gate's) and an error status for the agent (here).
-        var failure = gate.Outcome(tunnel, result, context.CancellationToken);
+        var failure = gate.Outcome(tunnel, result);
         await gate.ClosedAsync(tunnel, result, failure).ConfigureAwait(false);
         if (failure is { } status)
         {

@@ -63,7 +63,7 @@ internal sealed partial class TunnelGate(
         var ends = CancellationTokenSource.CreateLinkedTokenSource(callEnded, lease.Ended, lifetime.ApplicationStopping);
         try
         {
-            var target = await RecordAndDialAsync(lease, tunnelId, targetName, address, peer, lane, ends.Token, callEnded).ConfigureAwait(false);
+            var target = await RecordAndDialAsync(lease, tunnelId, targetName, address, peer, lane, ends.Token).ConfigureAwait(false);
             Log.TunnelOpened(logger, tunnelId, targetName, peer);
             return new OpenedTunnel(tunnelId, targetName, lease, target, ends, started, Release);
         }
@@ -90,7 +90,7 @@ internal sealed partial class TunnelGate(
     /// Why the splice ended, as the status the agent's side is told (null for a clean end of both directions). A
     /// tunnel ended from the broker's side says why: lease expiry, revocation, the broker stopping.
     /// </summary>
-    public Status? Outcome(OpenedTunnel tunnel, SpliceResult result, CancellationToken callEnded)
+    public Status? Outcome(OpenedTunnel tunnel, SpliceResult result)
     {
         ArgumentNullException.ThrowIfNull(tunnel);
         ArgumentNullException.ThrowIfNull(result);
@@ -99,8 +99,10 @@ internal sealed partial class TunnelGate(
             TunnelEnd.Completed => null,
             TunnelEnd.SocketFailed => new Status(StatusCode.Aborted, $"target '{tunnel.TargetName}' reset the connection"),
             TunnelEnd.StreamFailed when result.Error is InvalidDataException protocolError => new Status(StatusCode.InvalidArgument, protocolError.Message),
+            // A frame over WireLimits.MaxMessageSize: gRPC refused it from its length prefix, and its status says so.
+            TunnelEnd.StreamFailed when result.Error is RpcException { StatusCode: StatusCode.ResourceExhausted } tooLarge => tooLarge.Status,
             TunnelEnd.StreamFailed => new Status(StatusCode.Cancelled, "the agent's side of the tunnel failed"),
-            _ => WhyEnded(tunnel.Lease, callEnded) ?? new Status(StatusCode.Cancelled, "the tunnel was cancelled"),
+            _ => WhyEnded(tunnel.Lease) ?? new Status(StatusCode.Cancelled, "the tunnel was cancelled"),
         };
     }
 
@@ -120,12 +122,15 @@ internal sealed partial class TunnelGate(
         await AuditBestEffortAsync(audit.TunnelClosedAsync(tunnel.Id, tunnel.TargetName, result, duration, failure?.Detail ?? "completed")).ConfigureAwait(false);
     }
 
-    /// <summary>The status for a tunnel ended from the broker's side; null when the agent's side itself went away.</summary>
-    public Status? WhyEnded(Lease lease, CancellationToken callEnded)
+    /// <summary>
+    /// The status for a tunnel ended from the broker's side; null when the agent's side itself went away. The broker's
+    /// own reasons are asked first: cancelling a gRPC response write that waits on flow control (a client that stopped
+    /// reading) aborts the request, so the call's own token is cancelled then too, and says nothing about who began it.
+    /// </summary>
+    public Status? WhyEnded(Lease lease)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        return callEnded.IsCancellationRequested ? null
-            : lease.IsEnded ? new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}; open a new session")
+        return lease.IsEnded ? new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}; open a new session")
             : lifetime.ApplicationStopping.IsCancellationRequested ? new Status(StatusCode.Unavailable, "the broker is stopping")
             : null;
     }
@@ -134,7 +139,7 @@ internal sealed partial class TunnelGate(
     private const string AuditedKey = "ghaport-audited";
 
     private async Task<TunnelSocket> RecordAndDialAsync(
-        Lease lease, string tunnelId, string targetName, Configuration.TargetAddress address, string peer, string lane, CancellationToken ends, CancellationToken callEnded)
+        Lease lease, string tunnelId, string targetName, Configuration.TargetAddress address, string peer, string lane, CancellationToken ends)
     {
         // Recorded before the target is dialled: a tunnel the audit trail cannot hold is not opened (fail closed).
         try
@@ -162,7 +167,7 @@ internal sealed partial class TunnelGate(
         }
         catch (OperationCanceledException) when (ends.IsCancellationRequested)
         {
-            throw Audited(new RpcException(WhyEnded(lease, callEnded) ?? new Status(StatusCode.Cancelled, "the tunnel was cancelled while its target was being connected")));
+            throw Audited(new RpcException(WhyEnded(lease) ?? new Status(StatusCode.Cancelled, "the tunnel was cancelled while its target was being connected")));
         }
 
         try
