@@ -92,7 +92,7 @@ internal sealed partial class BrokerService
             TunnelEnd.SocketFailed => new RpcException(new Status(StatusCode.Aborted, $"target '{targetName}' reset the connection")),
             TunnelEnd.StreamFailed when result.Error is InvalidDataException protocolError => new RpcException(new Status(StatusCode.InvalidArgument, protocolError.Message)),
             TunnelEnd.StreamFailed => new RpcException(new Status(StatusCode.Cancelled, "the agent's side of the tunnel failed")),
-            _ => WhyCanceled(lease, context) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled")),
+            _ => WhyCanceled(lease) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled")),
         };
         BrokerMetrics.TunnelEnded(time.GetElapsedTime(started));
         await AuditBestEffortAsync(audit.TunnelClosedAsync(tunnelId, targetName, result, time.GetElapsedTime(started), failure?.Status.Detail ?? "completed")).ConfigureAwait(false);
@@ -130,7 +130,7 @@ internal sealed partial class BrokerService
         }
         catch (OperationCanceledException) when (tunnelEnds.IsCancellationRequested)
         {
-            throw WhyCanceled(lease, context) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled while its target was being connected"));
+            throw WhyCanceled(lease) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled while its target was being connected"));
         }
 
         TunnelSocket target;
@@ -163,10 +163,13 @@ internal sealed partial class BrokerService
         }
     }
 
-    /// <summary>The status for a tunnel ended from the broker's side, or null when the agent itself went away.</summary>
-    private RpcException? WhyCanceled(Lease lease, ServerCallContext context) =>
-        context.CancellationToken.IsCancellationRequested ? null
-        : lease.IsEnded ? new RpcException(new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}; open a new session"))
+    /// <summary>
+    /// The status for a tunnel ended from the broker's side, or null when the agent itself went away. The broker's own
+    /// reasons are asked first: cancelling a response write that is waiting on flow control (a client that stopped
+    /// reading) aborts the request, so the call's own token is cancelled then too, and says nothing about who began it.
+    /// </summary>
+    private RpcException? WhyCanceled(Lease lease) =>
+        lease.IsEnded ? new RpcException(new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}; open a new session"))
         : lifetime.ApplicationStopping.IsCancellationRequested ? new RpcException(new Status(StatusCode.Unavailable, "the broker is stopping"))
         : null;
 
