@@ -91,6 +91,8 @@ internal sealed partial class BrokerService
             TunnelEnd.Completed => null,
             TunnelEnd.SocketFailed => new RpcException(new Status(StatusCode.Aborted, $"target '{targetName}' reset the connection")),
             TunnelEnd.StreamFailed when result.Error is InvalidDataException protocolError => new RpcException(new Status(StatusCode.InvalidArgument, protocolError.Message)),
+            // A frame over WireLimits.MaxMessageSize: gRPC refused it from its length prefix, and its status says so.
+            TunnelEnd.StreamFailed when result.Error is RpcException { StatusCode: StatusCode.ResourceExhausted } tooLarge => new RpcException(tooLarge.Status),
             TunnelEnd.StreamFailed => new RpcException(new Status(StatusCode.Cancelled, "the agent's side of the tunnel failed")),
             _ => WhyCanceled(lease) ?? new RpcException(new Status(StatusCode.Cancelled, "the tunnel was cancelled")),
         };
