@@ -133,6 +133,15 @@ public static class BrokerCommand
                     }
                 }
 
+                if (app.RawLaneAddress() is { } rawLane)
+                {
+                    Console.Out.WriteLine($"raw-lane {rawLane}");
+                    if (rawLane.Scheme == Uri.UriSchemeHttp && !BrokerSettingsReader.IsLoopback(rawLane))
+                    {
+                        await Console.Error.WriteLineAsync($"ghaport-broker: warning: the raw lane at {rawLane} is plain TCP off loopback: lease tokens and tunnel bytes cross the network unencrypted").ConfigureAwait(false);
+                    }
+                }
+
                 if (app.AdminAddress() is { } admin)
                 {
                     Console.Out.WriteLine($"admin {admin}");

@@ -23,6 +23,9 @@ public sealed class TunnelSocket : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(socket);
         _socket = socket;
         _socket.NoDelay = true;
+        // Until the tunnel ends cleanly, closing resets: if this process dies (killed, crashed), the kernel closes the
+        // socket with a RST, not a FIN the peer would take for a clean end of a stream that was in fact cut short.
+        _socket.LingerState = new LingerOption(true, 0);
         _stream = tls ?? (Stream)new NetworkStream(socket, ownsSocket: false);
         // Zero-byte reads wait for data before renting a buffer, so an idle tunnel holds no receive buffer.
         Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(
@@ -76,9 +79,22 @@ public sealed class TunnelSocket : IAsyncDisposable
         _socket.Dispose();
     }
 
+    /// <summary>Closes gracefully (what was sent is still delivered), unless <see cref="Abort"/> reset it already.</summary>
     public async ValueTask DisposeAsync()
     {
         await Input.CompleteAsync().ConfigureAwait(false);
+        if (Volatile.Read(ref _closed) == 0)
+        {
+            try
+            {
+                _socket.LingerState = new LingerOption(false, 0);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // Gone already: nothing left to deliver.
+            }
+        }
+
         await _stream.DisposeAsync().ConfigureAwait(false);
         if (Interlocked.Exchange(ref _closed, 1) == 0)
         {

@@ -8,7 +8,9 @@ namespace GitHubActionsPort.Tests.Faults;
 /// the live tunnels are reset and the agent says why, and the same agent then opens a new session and carries new
 /// tunnels with every byte intact. (BrokerRestartTests covers a broker stopped gracefully with idle tunnels.)
 /// </summary>
-public sealed class BrokerKilledTests
+[TestFixture("raw")]
+[TestFixture("grpc")]
+public sealed class BrokerKilledTests(string lane)
 {
     /// <summary>Tunnels echoing both ways, and tunnels only downloading; as many of each.</summary>
     private const int TunnelsOfEachKind = 2;
@@ -27,7 +29,7 @@ public sealed class BrokerKilledTests
         await using var source = new Firehose(long.MaxValue);
         var configuration = BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address, ["source"] = source.Address });
         await using var broker = await ProcessBroker.StartAsync(configuration);
-        await using var agent = await FaultAgent.StartAsync(broker.Address, ["echo", "source"], AgentUnderTest.GitHubEnvironment(issuer));
+        await using var agent = await FaultAgent.StartAsync(lane, broker.Address, ["echo", "source"], AgentUnderTest.GitHubEnvironment(issuer));
         var pattern = new BytePattern();
         var pumps = new List<EchoPump>();
         var downloads = new List<Socket>();

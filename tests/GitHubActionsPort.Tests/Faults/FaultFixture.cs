@@ -4,7 +4,7 @@ namespace GitHubActionsPort.Tests.Faults;
 /// A <see cref="TunnelFixture"/> (dev issuer, echo target, in-process broker) whose audit trail is at a known path, so
 /// a test can read what the broker recorded; agents start through <see cref="FaultAgent"/>, on the lane under test.
 /// </summary>
-public abstract class FaultFixture : TunnelFixture
+public abstract class FaultFixture(string lane) : TunnelFixture(lane)
 {
     private readonly List<IAsyncDisposable> _targets = [];
 
@@ -50,5 +50,5 @@ public abstract class FaultFixture : TunnelFixture
 
     /// <summary>Starts an agent (GitHub Actions token source) forwarding a free loopback port to each target.</summary>
     protected Task<AgentUnderTest> StartFaultAgentAsync(params string[] targets) =>
-        FaultAgent.StartAsync(Broker.Address, targets, AgentUnderTest.GitHubEnvironment(Issuer));
+        FaultAgent.StartAsync(Lane, Broker.Address, targets, AgentUnderTest.GitHubEnvironment(Issuer));
 }

@@ -11,7 +11,7 @@ namespace GitHubActionsPort.Tests.Faults;
 /// settings, gRPC's message size), while a well-behaved agent's tunnel beside them keeps carrying data. The broker
 /// runs with its production transport settings.
 /// </summary>
-public sealed class Http2AbuseTests : FaultFixture
+public sealed class Http2AbuseTests() : FaultFixture("grpc")
 {
     private const string TunnelPath = "/ghaport.v1.Broker/Tunnel";
     private const string OpenSessionPath = "/ghaport.v1.Broker/OpenSession";

@@ -3,7 +3,9 @@ using GitHubActionsPort.Agent.Cli;
 namespace GitHubActionsPort.Tests.Faults;
 
 /// <summary>A lease that runs out in the middle of a large transfer cuts it cleanly at both ends and says so in the trail.</summary>
-public sealed class LeaseExpiryTests : FaultFixture
+[TestFixture("raw")]
+[TestFixture("grpc")]
+public sealed class LeaseExpiryTests(string lane) : FaultFixture(lane)
 {
     private const long Transfer = 256L * 1024 * 1024;
 
@@ -22,7 +24,7 @@ public sealed class LeaseExpiryTests : FaultFixture
     {
         // A token from a file cannot be renewed: this lease ends at its TTL, whatever is moving.
         await using var agent = await FaultAgent.StartAsync(
-            Broker.Address, ["source"], new Dictionary<string, string?>(), ["--ttl", "00:00:05", "--id-token-file", TokenFile(Issuer.MintToken("ghaport"))]);
+            Lane, Broker.Address, ["source"], new Dictionary<string, string?>(), ["--ttl", "00:00:05", "--id-token-file", TokenFile(Issuer.MintToken("ghaport"))]);
         var leaseId = LeaseIdIn((await agent.Logs.WaitForAsync(e => e.EventId.Name == "SessionOpened").DefaultTimeout()).Message);
         using var client = await SocketIo.ConnectAsync(agent["source"]);
         await _source.Pattern.ReadAsync(client, 0, ReadBeforeExpiry).DefaultTimeout();

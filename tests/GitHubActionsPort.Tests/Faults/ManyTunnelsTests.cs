@@ -3,7 +3,9 @@ using System.Net.Sockets;
 namespace GitHubActionsPort.Tests.Faults;
 
 /// <summary>A thousand tunnels open at once, each carrying its own bytes both ways, none lost or crossed.</summary>
-public sealed class ManyTunnelsTests : FaultFixture
+[TestFixture("raw")]
+[TestFixture("grpc")]
+public sealed class ManyTunnelsTests(string lane) : FaultFixture(lane)
 {
     private const int Tunnels = 1000;
     private const int BytesEachWay = 64 * 1024;

@@ -13,15 +13,19 @@ internal sealed class ProcessBroker : IAsyncDisposable
     private readonly string _configFile;
     private ChildProcess _process;
 
-    private ProcessBroker(DirectoryInfo folder, string configFile, ChildProcess process, Uri address)
+    private ProcessBroker(DirectoryInfo folder, string configFile, ChildProcess process, Uri address, Uri rawLaneAddress)
     {
         _folder = folder;
         _configFile = configFile;
         _process = process;
         Address = address;
+        RawLaneAddress = rawLaneAddress;
     }
 
     public Uri Address { get; }
+
+    /// <summary>Where the raw lane listens; a restart listens there again, as a broker with a configured port would.</summary>
+    public Uri RawLaneAddress { get; }
 
     /// <summary>The process id of the broker running now.</summary>
     public int Id => _process.Id;
@@ -37,10 +41,11 @@ internal sealed class ProcessBroker : IAsyncDisposable
             var configFile = Path.Combine(folder.FullName, "broker.json");
             await File.WriteAllTextAsync(configFile, ConfigFileBroker.ToJson(configuration));
             var auditPath = Path.Combine(folder.FullName, "audit", "audit.jsonl");
-            var process = Launch(configFile, auditPath, "http://127.0.0.1:0");
+            var process = Launch(configFile, auditPath, "http://127.0.0.1:0", "http://127.0.0.1:0");
             try
             {
-                return new ProcessBroker(folder, configFile, process, await ListeningAsync(process));
+                var address = await ListeningAsync(process);
+                return new ProcessBroker(folder, configFile, process, address, await RawLaneAsync(process));
             }
             catch
             {
@@ -71,9 +76,10 @@ internal sealed class ProcessBroker : IAsyncDisposable
     public async Task RestartAsync()
     {
         await _process.DisposeAsync();
-        _process = Launch(_configFile, AuditPath, Address.GetLeftPart(UriPartial.Authority));
+        _process = Launch(_configFile, AuditPath, Address.GetLeftPart(UriPartial.Authority), RawLaneAddress.GetLeftPart(UriPartial.Authority));
         var address = await ListeningAsync(_process);
         Assert.That(address, Is.EqualTo(Address), "the restarted broker listens where the first one did");
+        Assert.That(await RawLaneAsync(_process), Is.EqualTo(RawLaneAddress), "and so does its raw lane");
     }
 
     /// <summary>Everything the broker process printed, for a failure message.</summary>
@@ -85,8 +91,14 @@ internal sealed class ProcessBroker : IAsyncDisposable
         _folder.Delete(recursive: true);
     }
 
-    private static ChildProcess Launch(string configFile, string auditPath, string url) =>
-        BrokerProcess.Start(["--config", configFile, "--urls", url], new Dictionary<string, string?> { ["Broker__Audit__Path"] = auditPath });
+    private static ChildProcess Launch(string configFile, string auditPath, string url, string rawLaneUrl) =>
+        BrokerProcess.Start(["--config", configFile, "--urls", url], new Dictionary<string, string?> { ["Broker__Audit__Path"] = auditPath, ["Broker__Lanes__Raw__Url"] = rawLaneUrl });
+
+    private static async Task<Uri> RawLaneAsync(ChildProcess process)
+    {
+        var line = await process.WaitForOutputAsync(l => l.StartsWith("raw-lane ", StringComparison.Ordinal));
+        return new Uri(line["raw-lane ".Length..]);
+    }
 
     private static async Task<Uri> ListeningAsync(ChildProcess process)
     {

@@ -7,7 +7,9 @@ namespace GitHubActionsPort.Tests.Faults;
 /// A local client that stops reading while its target has 1 GiB to send: backpressure reaches the target, the broker
 /// and agent processes hold no more memory than a window's worth, and another tunnel keeps moving data meanwhile.
 /// </summary>
-public sealed class StalledReaderTests
+[TestFixture("raw")]
+[TestFixture("grpc")]
+public sealed class StalledReaderTests(string lane)
 {
     private const long Download = 1024L * 1024 * 1024;
 
@@ -35,7 +37,7 @@ public sealed class StalledReaderTests
         await using var source = new Firehose(Download);
         var configuration = BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address, ["source"] = source.Address });
         await using var broker = await ProcessBroker.StartAsync(configuration);
-        await using var agent = await FaultAgent.StartProcessAsync(broker.Address, ["echo", "source"], AgentUnderTest.GitHubEnvironment(issuer));
+        await using var agent = await FaultAgent.StartProcessAsync(lane, broker.Address, ["echo", "source"], AgentUnderTest.GitHubEnvironment(issuer));
 
         // Warm-up: both processes compile the path and grow their heaps to what moving data takes.
         await EchoCheck.AssertRoundTripAsync(agent.Forwards["echo"], EchoSize, "the warm-up echo carries every byte");
