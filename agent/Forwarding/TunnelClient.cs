@@ -47,6 +47,15 @@ internal sealed partial class TunnelClient(
         }
         catch (Exception ex)
         {
+            try
+            {
+                accepted.LingerState = new LingerOption(true, 0);
+            }
+            catch (Exception closed) when (closed is SocketException or ObjectDisposedException)
+            {
+                // Reset already.
+            }
+
             accepted.Dispose();
             Log.TunnelCrashed(logger, id, forward.Target, ex);
         }
@@ -57,6 +66,20 @@ internal sealed partial class TunnelClient(
         var peer = accepted.RemoteEndPoint?.ToString() ?? "?";
         var started = Stopwatch.GetTimestamp();
         await using var local = new TunnelSocket(accepted);
+        try
+        {
+            await CarryAsync(id, local, peer, started, forward, stopping).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Whatever went wrong, the local client must see an error, not a clean end of what it was sent.
+            local.Abort();
+            throw;
+        }
+    }
+
+    private async Task CarryAsync(long id, TunnelSocket local, string peer, long started, ForwardSpec forward, CancellationToken stopping)
+    {
         var (opened, refusal) = await OpenAsync(forward.Target, stopping).ConfigureAwait(false);
         if (opened is not { } link)
         {

@@ -20,8 +20,14 @@ public static class RawLaneFrame
     /// <summary>Magic, version, kind and length.</summary>
     public const int HeaderLength = 8;
 
-    /// <summary>Room for a lease token (well under 2 KiB) and a proof, with margin; anything larger is not ours.</summary>
-    public const int MaxBodyLength = 4096;
+    /// <summary>
+    /// The largest lease token either end accepts: the broker's own limit for the tokens it issues and reads (a
+    /// lease naming many targets for a job with a long subject grows past 4 KiB).
+    /// </summary>
+    public const int MaxTokenLength = 8 * 1024;
+
+    /// <summary>Room for the largest lease token and a proof; anything larger is not ours.</summary>
+    public const int MaxBodyLength = MaxTokenLength + 512;
 
     /// <summary>The TLS ALPN protocol id of the raw lane: a TLS client that does not ask for it is not one of ours.</summary>
     public const string ApplicationProtocol = "ghaport-raw/1";
@@ -29,7 +35,6 @@ public static class RawLaneFrame
     /// <summary>The method name a Hello's proof of possession is signed for (with an empty target).</summary>
     public const string HelloMethod = "RawLane";
 
-    private const int MaxTokenLength = 4000;
     private const int MaxShortString = byte.MaxValue;
     private const int MaxDetailLength = 1024;
 
@@ -61,6 +66,11 @@ public static class RawLaneFrame
                 break;
             case RawLaneReply reply:
                 kind = Kind.Reply;
+                if (reply.Status is < StatusCode.OK or > StatusCode.Unauthenticated)
+                {
+                    throw new ArgumentOutOfRangeException(nameof(message), reply.Status, "a raw-lane reply carries a gRPC status code (0 to 16).");
+                }
+
                 body.Write([(byte)reply.Status]);
                 var detail = Encoding.UTF8.GetBytes(Shorten(reply.Detail));
                 WriteLength(body, detail.Length, wide: true);
@@ -68,6 +78,11 @@ public static class RawLaneFrame
                 break;
             default:
                 throw new ArgumentException($"'{message.GetType().Name}' is not a raw-lane message.", nameof(message));
+        }
+
+        if (body.WrittenCount > MaxBodyLength)
+        {
+            throw new ArgumentException($"a raw-lane message of {body.WrittenCount} bytes is over the limit of {MaxBodyLength}.", nameof(message));
         }
 
         var frame = new byte[HeaderLength + body.WrittenCount];
