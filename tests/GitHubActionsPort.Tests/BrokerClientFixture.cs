@@ -8,7 +8,7 @@ namespace GitHubActionsPort.Tests;
 /// A <see cref="TunnelFixture"/> with a raw gRPC client of the broker and a session key, for tests that speak the
 /// wire protocol themselves: forged tokens, edited leases, refused calls.
 /// </summary>
-public abstract class BrokerClientFixture : TunnelFixture
+public abstract class BrokerClientFixture(string lane = "auto") : TunnelFixture(lane)
 {
     private GrpcChannel _channel = null!;
 
