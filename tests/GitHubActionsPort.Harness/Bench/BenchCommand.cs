@@ -69,7 +69,7 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
         }
 
         var routes = options.Routes;
-        var goals = GoalCheck.Evaluate(results, routes);
+        var goals = GoalCheck.Evaluate(results, routes, options.Scenarios);
         var statuses = ledger.Statuses();
         _narrator.Blank();
         WriteRoutes(statuses);
