@@ -51,7 +51,7 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
             }
 
             var hosts = await StartRoutesAsync(targets, teardown, ledger);
-            var runner = new BenchRunner(hosts, options.Sizes, options.Scenarios, pgbench, ledger, _narrator);
+            var runner = new BenchRunner(hosts, options.Sizes, options.Scenarios, pgbench, targets.PostgresProblem, ledger, _narrator);
             results = await runner.RunAsync(stopping);
             notes.AddRange(runner.Notes);
             problems = LogDigest.Fold([.. hosts.SelectMany(h => h.Problems().Select(p => $"{h.Route.Spec.Label}: {p}")), .. targets.Problems()]);

@@ -11,7 +11,7 @@ namespace GitHubActionsPort.Harness.Bench;
 /// each ratio compares numbers from the same minutes. A route that fails a scenario is written down in the
 /// <see cref="RouteLedger"/> and left out of that scenario; a route whose processes died is left out of the rest.
 /// </summary>
-internal sealed class BenchRunner(IReadOnlyList<IRouteHost> hosts, BenchSizes sizes, BenchScenarios scenarios, Pgbench? pgbench, RouteLedger ledger, Narrator narrator)
+internal sealed class BenchRunner(IReadOnlyList<IRouteHost> hosts, BenchSizes sizes, BenchScenarios scenarios, Pgbench? pgbench, string? postgresProblem, RouteLedger ledger, Narrator narrator)
 {
     private const long MiB = 1024 * 1024;
 
@@ -107,7 +107,7 @@ internal sealed class BenchRunner(IReadOnlyList<IRouteHost> hosts, BenchSizes si
         var withDatabase = Alive().Where(h => h.Route.Postgres is not null).ToList();
         if (withDatabase.Count == 0)
         {
-            _notes.Add("pgbench: not measured, PostgreSQL's server binaries (initdb, pg_ctl, postgres) not found (apt-get install postgresql)");
+            _notes.Add($"pgbench: not measured, {postgresProblem ?? "PostgreSQL's server binaries (initdb, pg_ctl, postgres) not found (apt-get install postgresql)"}");
             return null;
         }
 

@@ -40,8 +40,11 @@ internal sealed class BenchTargets : IAsyncDisposable
 
     public TcpTestServer Echo { get; }
 
-    /// <summary>Null unless pgbench was asked for and PostgreSQL is installed.</summary>
+    /// <summary>Null unless pgbench was asked for and PostgreSQL is installed and started.</summary>
     public PostgresServer? Postgres { get; }
+
+    /// <summary>Why PostgreSQL is not running though it was asked for and installed; null otherwise.</summary>
+    public string? PostgresProblem { get; private init; }
 
     public BrokerCertificate Certificate { get; }
 
@@ -61,13 +64,24 @@ internal sealed class BenchTargets : IAsyncDisposable
             var source = teardown.Add("source target", new TcpTestServer(BulkProtocol.SourceAsync));
             var echo = teardown.Add("echo target", TcpTestServer.Echo());
             var certificate = teardown.Add("TLS files", await BrokerCertificate.CreateAsync());
-            var database = postgres ? await PostgresServer.StartAsync() : null;
+            PostgresServer? database = null;
+            string? postgresProblem = null;
+            try
+            {
+                database = postgres ? await PostgresServer.StartAsync() : null;
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
+            {
+                // pgbench is one scenario of many: the others need no database.
+                postgresProblem = $"PostgreSQL did not start: {ex.Message}";
+            }
+
             if (database is not null)
             {
                 teardown.Add("PostgreSQL", database);
             }
 
-            return new BenchTargets(teardown, issuer, sink, source, echo, database, certificate);
+            return new BenchTargets(teardown, issuer, sink, source, echo, database, certificate) { PostgresProblem = postgresProblem };
         }
         catch
         {
