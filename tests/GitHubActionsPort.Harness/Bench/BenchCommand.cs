@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using GitHubActionsPort.Harness.Bench.Routes;
 using GitHubActionsPort.Harness.Bench.Scenarios;
@@ -44,7 +45,7 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
                 await pgbench.InitializeAsync(database, stopping);
             }
 
-            _narrator.Detail($"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {BenchReport.BuildConfiguration} build, open-file limit {FileDescriptorLimit.Current()?.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) ?? "unknown"}");
+            _narrator.Detail($"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {BenchReport.BuildConfiguration} build, open-file limit {FileDescriptorLimit.Current()?.ToString("N0", CultureInfo.InvariantCulture) ?? "unknown"}");
             if (options.Quick)
             {
                 _narrator.Detail("quick sizes: a smoke run, its numbers are noisy (short warm-up, few samples)");
@@ -59,8 +60,9 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
         }
         catch (Exception ex) when (!stopping.IsCancellationRequested)
         {
+            var step = _narrator.CurrentStep;
             await teardown.DisposeAsync();
-            _narrator.Fail("bench", _narrator.CurrentStep, ex);
+            _narrator.Fail("bench", step, ex);
             return false;
         }
         finally

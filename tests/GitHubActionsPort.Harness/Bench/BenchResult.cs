@@ -26,8 +26,9 @@ internal sealed record BenchResult(string Key, string Scenario, string Unit, boo
     public double? Ratio(RouteSpec route, RouteSpec baseline) =>
         Value(route) is { } value && Value(baseline) is { } reference && reference != 0 ? value / reference : null;
 
+    // Direct is never compared with anything: everything is compared with it.
     private Dictionary<string, double> RatiosTo(RouteSpec baseline) =>
         RouteSpec.All
-            .Where(route => route != baseline && Ratio(route, baseline) is not null)
+            .Where(route => route != baseline && route != RouteSpec.Direct && Ratio(route, baseline) is not null)
             .ToDictionary(route => route.Key, route => Ratio(route, baseline)!.Value, StringComparer.Ordinal);
 }
