@@ -131,7 +131,7 @@ internal sealed class BenchRunner(IReadOnlyList<IRouteHost> hosts, BenchSizes si
             var counts = new List<int>();
             foreach (var count in values.Keys)
             {
-                if (IdleTunnelScenario.WhyNot(count, host.Route.Spec) is { } why)
+                if (IdleTunnelScenario.WhyNot(count, host.Route) is { } why)
                 {
                     _notes.Add($"idle tunnels: not measured: {why}");
                 }

@@ -49,9 +49,10 @@ internal sealed class IdleTunnelScenario(IReadOnlyList<int> counts, int concurre
     /// Null when every process involved can hold <paramref name="count"/> tunnels of <paramref name="route"/> within
     /// the open-file limit they all share, else why not. Per tunnel the harness holds the client's socket and the
     /// echo target process the target's; the agent and the broker hold one socket each on the gRPC lane (tunnels
-    /// share HTTP/2 connections) and two on the raw lane (its own connection to the broker per tunnel).
+    /// share HTTP/2 connections) and two on the raw lane (its own connection to the broker per tunnel). An agent
+    /// run in-process adds its share to the harness's.
     /// </summary>
-    public static string? WhyNot(int count, RouteSpec route)
+    public static string? WhyNot(int count, BenchRoute route)
     {
         ArgumentNullException.ThrowIfNull(route);
         if (FileDescriptorLimit.Current() is not { } limit)
@@ -59,11 +60,12 @@ internal sealed class IdleTunnelScenario(IReadOnlyList<int> counts, int concurre
             return null;
         }
 
-        var perTunnel = route.Lane == RouteSpec.RawLane ? 2 : 1;
-        var needed = (long)count * perTunnel + DescriptorHeadroom;
+        var agent = route.Spec.Lane == RouteSpec.RawLane ? 2 : 1;
+        var harness = 1 + (route.Processes is { RunnerSide.Count: 0 } ? agent : 0);
+        var needed = (long)count * Math.Max(agent, harness) + DescriptorHeadroom;
         return needed <= limit
             ? null
-            : string.Create(CultureInfo.InvariantCulture, $"{count:N0} tunnels through {route.Label} need about {needed:N0} open files in the agent and in the broker, over the limit of {limit:N0}; raise the hard limit (as root with CAP_SYS_RESOURCE the bench does it: prlimit --nofile={FileDescriptorLimit.Wanted}:{FileDescriptorLimit.Wanted}) and run again");
+            : string.Create(CultureInfo.InvariantCulture, $"{count:N0} tunnels through {route.Spec.Label} need about {needed:N0} open files in one process, over the limit of {limit:N0}; raise the hard limit (as root with CAP_SYS_RESOURCE the bench does it: prlimit --nofile={FileDescriptorLimit.Wanted}:{FileDescriptorLimit.Wanted}) and run again");
     }
 
     /// <summary>Broker RSS before and at each count reached, and why a count was not reached; throws only when nothing could be measured.</summary>
