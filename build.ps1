@@ -15,7 +15,15 @@
              fails, when any test fails, or when no test ran. Extra arguments go to
              dotnet test (e.g. --filter "FullyQualifiedName~Splice").
     demo     dotnet run of the harness "demo" command; extra arguments are passed through.
-    bench    dotnet run of the harness "bench" command; extra arguments are passed through.
+    bench    dotnet run of the harness "bench" command (Release); extra arguments are passed
+             through, e.g. --quick, --routes direct,socat,grpc-h2c,raw-plain,
+             --scenarios throughput,rtt,connect,idle,pgbench, --json PATH. Every route is measured
+             beside direct loopback and the socat chain in the same run; the table of ratios and
+             the goal checks come last, and the JSON goes to bench/results/<UTC timestamp>.json.
+             The same without PowerShell:
+                 dotnet run --project tests/GitHubActionsPort.Harness -c Release -- bench [options]
+             For 10,000 idle tunnels the harness raises its open-file limit to 262144 with
+             prlimit (root with CAP_SYS_RESOURCE); elsewhere it measures what fits and says so.
     publish  self-contained single-file ghaport and ghaport-broker for linux-x64,
              linux-arm64 and win-x64 into artifacts/publish/<rid>, and the ghaport
              .NET tool package into artifacts/packages.
@@ -55,8 +63,9 @@ $PublishDir = Join-Path $ArtifactsDir 'publish'
 $PackagesDir = Join-Path $ArtifactsDir 'packages'
 $PublishRids = @('linux-x64', 'linux-arm64', 'win-x64')
 
-# Pass-through arguments as plain strings (no $null when none were given).
-$RestArgs = [string[]] @($Rest | Where-Object { $null -ne $_ } | ForEach-Object { [string] $_ })
+# Pass-through arguments as plain strings (no $null when none were given). Typed inside a PowerShell session,
+# "--routes direct,socat" arrives as an array; it goes on as the comma list it was.
+$RestArgs = [string[]] @($Rest | Where-Object { $null -ne $_ } | ForEach-Object { if ($_ -is [System.Collections.IList]) { $_ -join ',' } else { [string] $_ } })
 
 # Exit code of the last command run through Invoke-Native.
 $script:NativeExitCode = 0

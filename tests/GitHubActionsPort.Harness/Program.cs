@@ -1,4 +1,5 @@
 using GitHubActionsPort.Harness.Bench;
+using GitHubActionsPort.Harness.Bench.Routes;
 using GitHubActionsPort.Harness.Demo;
 
 namespace GitHubActionsPort.Harness;
@@ -17,19 +18,29 @@ internal static class Program
     private const string Usage = """
         Usage:
           ghaport-harness demo  [--target auto|postgres|echo]
-          ghaport-harness bench [--quick] [--json PATH] [--agent process|in-process]
+          ghaport-harness bench [--quick] [--routes LIST] [--scenarios LIST] [--json PATH] [--agent process|in-process]
 
         demo   Runs a development OIDC issuer, a target, a broker and the real ghaport agent process on this
                machine, and proves the tunnel: SQL through it when PostgreSQL is installed, else checksummed
                bytes through an echo server. Needs nothing but the .NET SDK.
                  --target   auto (default): PostgreSQL when installed, else echo; postgres: fail without it.
 
-        bench  Measures throughput, round-trip latency and connection rate through the tunnel and direct to the
-               same targets, in the same run, and prints tunnel/direct ratios against the performance goals.
-                 --quick    small sizes, for a smoke run
-                 --json     also write the results as JSON to PATH
-                 --agent    process (default): ghaport as a child process, as on a runner;
-                            in-process: the same agent code inside the harness
+        bench  Measures each scenario over each route in one run and prints the values, each route over direct
+               and over the socat chain, and the performance goals (informational).
+                 --routes     comma-separated, of: direct, socat, grpc-h2c, grpc-tls, raw-plain, raw-tls
+                              (default: all; direct is always measured, every ratio is taken against it)
+                 --scenarios  comma-separated, of: throughput (1 and 8 streams each way, CPU s/GB of agent
+                              and broker), rtt (1-byte echo p50/p99), connect (new tunnels/s), idle (broker
+                              RSS per idle tunnel at 1,000 and 10,000), pgbench (pgbench -S TPS) (default: all)
+                 --quick      small sizes and 1,000 idle tunnels only, for a smoke run
+                 --json       where to write the results (default: bench/results/<UTC timestamp>.json)
+                 --agent      process (default): ghaport as a child process, as on a runner;
+                              in-process: the same agent code inside the harness (no agent CPU figure)
+               A route that cannot start (socat not installed, a lane this build lacks) is reported and
+               skipped; the bench still exits 0.
+
+        idle-echo  The bench's idle-tunnel echo target in a process of its own (started by bench; prints
+               "listening 127.0.0.1:PORT" and echoes until stopped).
 
         Exit codes: 0 done, 1 failed, 2 bad arguments, 130 interrupted.
         """;
@@ -49,6 +60,7 @@ internal static class Program
             {
                 "demo" => new DemoCommand(DemoOptions.Parse(args[1..]), Console.Out, Console.Error),
                 "bench" => new BenchCommand(BenchOptions.Parse(args[1..]), Console.Out, Console.Error),
+                IdleEchoCommand.Name when args.Length == 1 => new IdleEchoCommand(Console.Out, Console.Error),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }

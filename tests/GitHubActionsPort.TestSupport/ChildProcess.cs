@@ -4,8 +4,9 @@ using System.Globalization;
 namespace GitHubActionsPort.TestSupport;
 
 /// <summary>
-/// One of our programs as a real child process (<c>dotnet NAME.dll</c> from the test's output folder), with its
-/// standard output and error captured line by line, for what only a process shows: exit codes, streams, signals.
+/// One of our programs as a real child process (<c>dotnet NAME.dll</c> from the test's output folder), or a tool
+/// the bench compares against, with its standard output and error captured line by line, for what only a process
+/// shows: exit codes, streams, signals, CPU time and memory.
 /// </summary>
 public sealed class ChildProcess : IAsyncDisposable
 {
@@ -39,7 +40,25 @@ public sealed class ChildProcess : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(dll);
         ArgumentNullException.ThrowIfNull(args);
-        var start = new ProcessStartInfo("dotnet")
+        return StartProgram("dotnet", [Path.Combine(AppContext.BaseDirectory, dll), .. args], environment, inherit, workingDirectory, Path.GetFileNameWithoutExtension(dll));
+    }
+
+    /// <summary>
+    /// Starts any program (<paramref name="fileName"/>, a path or a name looked up on PATH) the same way: streams
+    /// captured, standard input closed, the environment filtered by <paramref name="inherit"/> and then
+    /// <paramref name="environment"/> applied.
+    /// </summary>
+    public static ChildProcess StartProgram(
+        string fileName,
+        IEnumerable<string> args,
+        IReadOnlyDictionary<string, string?>? environment = null,
+        Func<string, bool>? inherit = null,
+        string? workingDirectory = null,
+        string? name = null)
+    {
+        ArgumentNullException.ThrowIfNull(fileName);
+        ArgumentNullException.ThrowIfNull(args);
+        var start = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -47,24 +66,23 @@ public sealed class ChildProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? Path.GetTempPath(),
         };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
         }
 
-        foreach (var name in start.Environment.Keys.Where(k => inherit is not null && !inherit(k)).ToList())
+        foreach (var variable in start.Environment.Keys.Where(k => inherit is not null && !inherit(k)).ToList())
         {
-            start.Environment.Remove(name);
+            start.Environment.Remove(variable);
         }
 
-        foreach (var (name, value) in environment ?? new Dictionary<string, string?>())
+        foreach (var (variable, value) in environment ?? new Dictionary<string, string?>())
         {
-            start.Environment[name] = value;
+            start.Environment[variable] = value;
         }
 
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
-        var child = new ChildProcess(process, Path.GetFileNameWithoutExtension(dll));
+        var child = new ChildProcess(process, name ?? Path.GetFileName(fileName));
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is not null)
@@ -90,17 +108,28 @@ public sealed class ChildProcess : IAsyncDisposable
     /// The <paramref name="occurrence"/>-th output line that matches, or null if the process exited first (its exit
     /// code is then available from <see cref="WaitForExitAsync"/>).
     /// </summary>
-    public async Task<string?> WaitForOutputOrExitAsync(Func<string, bool> match, int occurrence = 1)
+    public Task<string?> WaitForOutputOrExitAsync(Func<string, bool> match, int occurrence = 1) =>
+        WaitForLineOrExitAsync(Output, match, occurrence);
+
+    /// <summary>The matching output line; fails with everything the process printed if it exits first.</summary>
+    public Task<string> WaitForOutputAsync(Func<string, bool> match, int occurrence = 1) => WaitForLineAsync(Output, match, occurrence);
+
+    /// <summary>The matching line of standard error (where tools like socat report), as <see cref="WaitForOutputAsync"/>.</summary>
+    public Task<string> WaitForErrorAsync(Func<string, bool> match, int occurrence = 1) => WaitForLineAsync(Error, match, occurrence);
+
+    /// <summary>Whether the process has ended.</summary>
+    public bool HasExited => _process.HasExited;
+
+    private async Task<string> WaitForLineAsync(LineWriter stream, Func<string, bool> match, int occurrence) =>
+        await WaitForLineOrExitAsync(stream, match, occurrence).ConfigureAwait(false)
+        ?? throw new InvalidOperationException($"{Name} exited with {await WaitForExitAsync().ConfigureAwait(false)}: {Describe()}");
+
+    private async Task<string?> WaitForLineOrExitAsync(LineWriter stream, Func<string, bool> match, int occurrence)
     {
-        var line = Output.WaitForLineAsync(match, occurrence);
+        var line = stream.WaitForLineAsync(match, occurrence);
         var exited = _process.WaitForExitAsync();
         return await Task.WhenAny(line, exited).DefaultTimeout().ConfigureAwait(false) == line ? await line.ConfigureAwait(false) : null;
     }
-
-    /// <summary>The matching output line; fails with everything the process printed if it exits first.</summary>
-    public async Task<string> WaitForOutputAsync(Func<string, bool> match, int occurrence = 1) =>
-        await WaitForOutputOrExitAsync(match, occurrence).ConfigureAwait(false)
-        ?? throw new InvalidOperationException($"{Name} exited with {await WaitForExitAsync().ConfigureAwait(false)}: {Describe()}");
 
     /// <summary>Waits for the process to exit by itself and returns its exit code.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan? timeout = null)

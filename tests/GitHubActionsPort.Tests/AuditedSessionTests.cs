@@ -143,8 +143,7 @@ public sealed class AuditDurabilityTests
         try
         {
             await using var broker = BrokerProcess.Start(["--config", config, "--urls", "http://127.0.0.1:0"], new Dictionary<string, string?> { ["Broker__Audit__Path"] = trail });
-            var listening = await broker.WaitForOutputAsync(line => line.StartsWith("listening ", StringComparison.Ordinal));
-            var address = new Uri(listening["listening ".Length..]);
+            var address = await broker.WaitListeningAsync();
             await using var agent = await AgentUnderTest.StartAsync(address, ["0:echo"], AgentUnderTest.GitHubEnvironment(issuer), echo: TestContext.Progress);
 
             // The session was granted and the tunnel opened: both records were acknowledged, so both are on disk.

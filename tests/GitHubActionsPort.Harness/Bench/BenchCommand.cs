@@ -1,156 +1,183 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using GitHubActionsPort.Harness.Bench.Routes;
+using GitHubActionsPort.Harness.Bench.Scenarios;
 using GitHubActionsPort.Harness.Output;
 
 namespace GitHubActionsPort.Harness.Bench;
 
 /// <summary>
-/// <c>ghaport-harness bench</c>: each scenario through the tunnel and direct to the same target, in the same run,
-/// alternating so that a noisy moment hurts both alike. Broker, targets and clients run in the harness process;
-/// the agent runs as <see cref="BenchOptions.Agent"/> says. Times come from <see cref="System.Diagnostics.Stopwatch"/>;
-/// nothing is asserted on them.
+/// <c>ghaport-harness bench</c>: each scenario over each route — direct, the socat chain, and the ghaport routes
+/// (gRPC over h2c and TLS, the raw lane plain and TLS) — in one run, so every ratio compares numbers taken minutes
+/// apart on the same machine. Targets and clients run in the harness; each ghaport route has its own broker and
+/// agent processes, whose CPU time and memory are read from <c>/proc</c>. A route that cannot start is reported
+/// and the others are measured; nothing is asserted on the numbers.
 /// </summary>
 internal sealed class BenchCommand(BenchOptions options, TextWriter output, TextWriter error) : IHarnessCommand
 {
-    private const long MiB = 1024 * 1024;
+    private const int ProblemsShown = 20;
 
     private readonly Narrator _narrator = new(output, error);
 
     public async Task<bool> RunAsync(CancellationToken stopping)
     {
         var startedAt = DateTimeOffset.UtcNow;
-        var sizes = options.Sizes;
-        _narrator.Title("ghaport bench: the same scenarios through the tunnel (client -> agent -> broker -> target) and direct (client -> target).");
+        _narrator.Title("ghaport bench: the same scenarios over each route, beside direct loopback and the socat chain measured in the same run.");
+        var ledger = new RouteLedger();
+        var notes = new List<string>();
         BenchResults results;
-        IReadOnlyList<string> problems = [];
-        string agent;
+        IReadOnlyList<string> problems;
+        var teardown = new Teardown(_narrator, narrate: false);
         try
         {
-            _narrator.Step("setup", "dev issuer, sink/source/echo targets and broker in-process; starting the agent");
-            await using var environment = await BenchEnvironment.StartAsync(options.Agent, _narrator, stopping);
-            agent = environment.Agent.Description;
-            _narrator.Detail($"agent: {agent}");
-            _narrator.Detail($"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {BenchReport.BuildConfiguration} build");
+            // Before anything is started: the agent, broker and socat processes inherit the limit.
+            if (options.Scenarios.HasFlag(BenchScenarios.IdleTunnels) && await FileDescriptorLimit.TryRaiseAsync() is { } notRaised)
+            {
+                notes.Add($"idle tunnels: {notRaised}");
+            }
+
+            var pgbench = options.Scenarios.HasFlag(BenchScenarios.Pgbench) ? Pgbench.Find() : null;
+            _narrator.Step("setup", $"dev issuer, sink/source/echo targets, TLS files{(pgbench is null ? string.Empty : ", PostgreSQL")}");
+            var targets = teardown.Add("targets", await BenchTargets.StartAsync(postgres: pgbench is not null, _narrator, stopping));
+            if (pgbench is not null && targets.Direct.Postgres is { } database)
+            {
+                _narrator.Step("setup", "pgbench -i -s 1 (pgbench's tables, straight to PostgreSQL)");
+                await pgbench.InitializeAsync(database, stopping);
+            }
+
+            _narrator.Detail($"{Environment.ProcessorCount} cores, {RuntimeInformation.FrameworkDescription}, {BenchReport.BuildConfiguration} build, open-file limit {FileDescriptorLimit.Current()?.ToString("N0", CultureInfo.InvariantCulture) ?? "unknown"}");
             if (options.Quick)
             {
                 _narrator.Detail("quick sizes: a smoke run, its numbers are noisy (short warm-up, few samples)");
             }
 
-            try
-            {
-                _narrator.Step("warm-up", "every scenario once, small, both ways (JIT, pools, TCP and HTTP/2 windows)");
-                await MeasureAllAsync(environment, sizes.WarmUp(), narrate: false, stopping);
-                results = await MeasureAllAsync(environment, sizes, narrate: true, stopping);
-
-                _narrator.Step("stop", "stopping the agent (SIGTERM, or its in-process equivalent)");
-                var exitCode = await environment.Agent.StopAsync();
-                if (exitCode != 0)
-                {
-                    throw new InvalidOperationException($"the agent exited with code {exitCode} when stopped; expected 0");
-                }
-            }
-            finally
-            {
-                problems = environment.Problems();
-            }
+            var hosts = await StartRoutesAsync(targets, teardown, ledger);
+            var runner = new BenchRunner(hosts, options.Sizes, options.Scenarios, pgbench, targets.PostgresProblem, ledger, _narrator);
+            results = await runner.RunAsync(stopping);
+            notes.AddRange(runner.Notes);
+            problems = LogDigest.Fold([.. hosts.SelectMany(h => h.Problems().Select(p => $"{h.Route.Spec.Label}: {p}")), .. targets.Problems()]);
+            _narrator.Step("stop", "stopping the routes (agents and brokers with SIGTERM) and the targets");
         }
         catch (Exception ex) when (!stopping.IsCancellationRequested)
         {
-            WriteProblems(problems);
-            _narrator.Fail("bench", _narrator.CurrentStep, ex);
+            var step = _narrator.CurrentStep;
+            await teardown.DisposeAsync();
+            _narrator.Fail("bench", step, ex);
             return false;
         }
-
-        var goals = GoalCheck.Evaluate(results);
-        _narrator.Blank();
-        ResultTable.Write(results.Rows, output);
-        _narrator.Blank();
-        GoalCheck.Write(goals, output);
-        WriteProblems(problems);
-
-        if (options.JsonPath is { } path)
+        finally
         {
-            var report = new BenchReport(startedAt, agent, BenchReport.MachineDescription, Environment.ProcessorCount,
-                RuntimeInformation.FrameworkDescription, BenchReport.BuildConfiguration, sizes, results.Rows, goals, problems);
-            await report.WriteAsync(path, stopping);
-            _narrator.Line($"Results written to {Path.GetFullPath(path)}");
+            await teardown.DisposeAsync();
         }
 
+        var routes = options.Routes;
+        var goals = GoalCheck.Evaluate(results, routes, options.Scenarios);
+        var statuses = ledger.Statuses();
+        _narrator.Blank();
+        WriteRoutes(statuses);
+        _narrator.Blank();
+        ResultTable.Write(results, routes, output);
+        _narrator.Blank();
+        GoalCheck.Write(goals, output);
+        WriteList("Notes", notes);
+        WriteList("Logged along the way", problems);
+
+        var path = options.JsonPath ?? BenchReport.DefaultPath(startedAt);
+        var report = new BenchReport(startedAt, _narrator.Elapsed, BenchReport.MachineDescription, Environment.ProcessorCount,
+            RuntimeInformation.FrameworkDescription, BenchReport.BuildConfiguration, options.Agent == AgentMode.Process ? "process" : "in-process",
+            options.Quick, options.ScenarioList, options.Sizes, statuses, results.Rows, goals, notes, problems);
+        await report.WriteAsync(path, stopping);
+        _narrator.Blank();
+        _narrator.Line($"Bench done in {_narrator.Elapsed.TotalSeconds:0} s; results written to {Path.GetFullPath(path)}");
         return true;
     }
 
-    private async Task<BenchResults> MeasureAllAsync(BenchEnvironment environment, BenchSizes sizes, bool narrate, CancellationToken stopping)
+    /// <summary>
+    /// Starts every route at once (each ghaport route is two .NET processes to start, a few seconds apiece on a small
+    /// machine), then reports them in table order. A route that cannot start is written down and left out.
+    /// </summary>
+    private async Task<List<IRouteHost>> StartRoutesAsync(BenchTargets targets, Teardown teardown, RouteLedger ledger)
     {
-        var runs = sizes.Runs;
-        var median = runs > 1 ? $", median of {runs}" : string.Empty;
-
-        async Task<BenchResult> ThroughputAsync(string key, TransferDirection direction, int streams, long bytesPerStream)
+        _narrator.Step("setup", $"starting the routes: {string.Join(", ", options.Routes.Select(r => r.Label))}");
+        var starting = options.Routes.Select(spec => (Spec: spec, Task: StartRouteAsync(spec, targets))).ToList();
+        try
         {
-            var scenario = new ThroughputScenario(direction, streams, bytesPerStream);
-            var label = $"{scenario.Name} ({scenario.TotalBytes / MiB} MiB{median})";
-            return Reported(await CompareAsync(key, label, "MB/s", route => scenario.MeasureAsync(route, stopping)), narrate);
+            await Task.WhenAll(starting.Select(s => s.Task));
+        }
+        catch (Exception)
+        {
+            // Each route's own outcome is read below, after the started ones are in the teardown.
         }
 
-        var oneUp = await ThroughputAsync("one-stream-upload", TransferDirection.Upload, 1, sizes.OneStreamBytes);
-        var oneDown = await ThroughputAsync("one-stream-download", TransferDirection.Download, 1, sizes.OneStreamBytes);
-        var eightUp = await ThroughputAsync("eight-streams-upload", TransferDirection.Upload, 8, sizes.PerStreamBytes);
-        var eightDown = await ThroughputAsync("eight-streams-download", TransferDirection.Download, 8, sizes.PerStreamBytes);
-
-        var latency = new LatencyScenario(sizes.LatencyWarmUp, sizes.LatencyRoundTrips);
-        var (direct, tunnel) = await latency.CompareAsync(environment.Direct, environment.Tunnel, stopping);
-        var p50 = Reported(new BenchResult("rtt-p50", $"{latency.Name}, p50", "us", direct.P50, tunnel.P50, HigherIsBetter: false), narrate);
-        var p99 = Reported(new BenchResult("rtt-p99", $"{latency.Name}, p99", "us", direct.P99, tunnel.P99, HigherIsBetter: false), narrate);
-
-        var connections = new ConnectionRateScenario(sizes.Connections, sizes.ConnectionConcurrency);
-        var rate = Reported(await CompareAsync("connection-rate", $"{connections.Name}{median}", "conn/s", route => connections.MeasureAsync(route, stopping)), narrate);
-
-        return new BenchResults(oneUp, oneDown, eightUp, eightDown, p50, p99, rate);
-
-        // Routes alternate run by run, so drift on a busy machine spreads over both.
-        async Task<BenchResult> CompareAsync(string key, string scenario, string unit, Func<BenchRoute, Task<double>> measure)
+        var hosts = new List<IRouteHost>();
+        Exception? unexpected = null;
+        foreach (var (spec, task) in starting)
         {
-            var directRuns = new List<double>(runs);
-            var tunnelRuns = new List<double>(runs);
-            for (var run = 0; run < runs; run++)
+            _narrator.Step("setup", $"route {spec.Label}: {spec.Path}");
+            if (task.IsCompletedSuccessfully)
             {
-                directRuns.Add(await measure(environment.Direct));
-                tunnelRuns.Add(await measure(environment.Tunnel));
+                var host = teardown.Add($"route {spec.Label}", task.Result);
+                hosts.Add(host);
+                ledger.Started(spec, host.Description);
+                _narrator.Detail(host.Description);
             }
-
-            return new BenchResult(key, scenario, unit, Median(directRuns), Median(tunnelRuns), HigherIsBetter: true);
+            else if (task.Exception?.InnerException is RouteUnavailableException ex)
+            {
+                ledger.Unavailable(spec, ex);
+                _narrator.Detail($"{(ex.MissingTool ? "skipped" : "FAILED")}: {ex.Message}");
+            }
+            else
+            {
+                unexpected ??= task.Exception?.InnerException;
+            }
         }
+
+        // Only now, with every started route in the teardown, so none is left running.
+        return unexpected is null ? hosts : throw unexpected;
     }
 
-    private BenchResult Reported(BenchResult result, bool narrate)
+    private Task<IRouteHost> StartRouteAsync(RouteSpec spec, BenchTargets targets) => spec switch
     {
-        if (narrate)
+        _ when spec == RouteSpec.Direct => Task.FromResult<IRouteHost>(new DirectRoute(targets)),
+        _ when spec == RouteSpec.Socat => Started(SocatRoute.StartAsync(targets, _narrator)),
+        _ => Started(GhaportRoute.StartAsync(spec, targets, options.Agent, _narrator)),
+    };
+
+    private static async Task<IRouteHost> Started<T>(Task<T> starting)
+        where T : IRouteHost => await starting;
+
+    private void WriteRoutes(IReadOnlyList<RouteStatus> statuses)
+    {
+        _narrator.Line("Routes:");
+        var width = statuses.Max(s => s.Label.Length);
+        foreach (var status in statuses)
         {
-            _narrator.Step("measure", string.Create(CultureInfo.InvariantCulture,
-                $"{result.Scenario}: direct {result.Direct:N1} {result.Unit}, tunnel {result.Tunnel:N1} {result.Unit}"));
+            var state = status.State switch
+            {
+                RouteStatus.Measured when status.Failures.Count > 0 => "measured, with failures",
+                RouteStatus.Failed => "FAILED",
+                var other => other,
+            };
+            _narrator.Line($"  {status.Label.PadRight(width)}  {state}{(status.Reason is null ? string.Empty : ": " + status.Reason)}");
+            foreach (var failure in status.Failures)
+            {
+                _narrator.Line($"  {new string(' ', width)}    failed {failure}");
+            }
         }
-
-        return result;
     }
 
-    private void WriteProblems(IReadOnlyList<string> problems)
+    private void WriteList(string title, IReadOnlyList<string> lines)
     {
-        if (problems.Count == 0)
+        if (lines.Count == 0)
         {
             return;
         }
 
         _narrator.Blank();
-        _narrator.Line($"Logged along the way ({problems.Count}; first 20 shown):");
-        foreach (var problem in problems.Take(20))
+        _narrator.Line(lines.Count > ProblemsShown ? $"{title} ({lines.Count}; first {ProblemsShown} shown):" : $"{title}:");
+        foreach (var line in lines.Take(ProblemsShown))
         {
-            _narrator.Line("  " + problem);
+            _narrator.Line("  " + line);
         }
-    }
-
-    private static double Median(List<double> values)
-    {
-        values.Sort();
-        var middle = values.Count / 2;
-        return values.Count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
     }
 }

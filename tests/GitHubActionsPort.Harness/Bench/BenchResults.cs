@@ -1,15 +1,10 @@
 namespace GitHubActionsPort.Harness.Bench;
 
-/// <summary>Every scenario's result, by name for the goal checks and in order for the table.</summary>
-internal sealed record BenchResults(
-    BenchResult OneStreamUpload,
-    BenchResult OneStreamDownload,
-    BenchResult EightStreamsUpload,
-    BenchResult EightStreamsDownload,
-    BenchResult RoundTripP50,
-    BenchResult RoundTripP99,
-    BenchResult ConnectionRate)
+/// <summary>Every scenario's result, in table order, and by key for the goal checks.</summary>
+internal sealed class BenchResults(IReadOnlyList<BenchResult> rows)
 {
-    public IReadOnlyList<BenchResult> Rows =>
-        [OneStreamUpload, OneStreamDownload, EightStreamsUpload, EightStreamsDownload, RoundTripP50, RoundTripP99, ConnectionRate];
+    public IReadOnlyList<BenchResult> Rows { get; } = rows;
+
+    /// <summary>The result of <paramref name="key"/> (a <see cref="ScenarioKeys"/> value); null when that scenario did not run.</summary>
+    public BenchResult? this[string key] => Rows.FirstOrDefault(r => r.Key == key);
 }

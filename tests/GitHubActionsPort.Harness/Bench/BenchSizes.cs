@@ -1,8 +1,8 @@
 namespace GitHubActionsPort.Harness.Bench;
 
 /// <summary>
-/// How much each scenario moves. The defaults take about half a minute on two cores at ~500 MB/s through the
-/// tunnel, leaving room under two minutes for a machine a few times slower.
+/// How much each scenario moves. The defaults take three to four minutes for all six routes on two cores, the
+/// quick sizes well under a minute; either way every route is measured in the same run as direct.
 /// </summary>
 internal sealed record BenchSizes
 {
@@ -17,7 +17,7 @@ internal sealed record BenchSizes
     /// <summary>Runs of each throughput and connection-rate scenario per route, alternating routes; the median is reported.</summary>
     public required int Runs { get; init; }
 
-    /// <summary>How long both routes exchange unsampled round trips before the latency samples start.</summary>
+    /// <summary>How long all routes exchange unsampled round trips before the latency samples start.</summary>
     public required TimeSpan LatencyWarmUp { get; init; }
 
     /// <summary>1-byte round trips sampled per route.</summary>
@@ -29,29 +29,53 @@ internal sealed record BenchSizes
     /// <summary>Connections in flight at once in the connection-rate scenario.</summary>
     public required int ConnectionConcurrency { get; init; }
 
+    /// <summary>Idle tunnels held at once in the idle-tunnel scenario, reached one count after another.</summary>
+    public required IReadOnlyList<int> IdleTunnels { get; init; }
+
+    /// <summary>Idle tunnels being opened at once.</summary>
+    public int IdleTunnelConcurrency { get; init; } = 32;
+
+    /// <summary>pgbench's clients (<c>-c</c>), each one connection through the route.</summary>
+    public int PgbenchClients { get; init; } = 8;
+
+    /// <summary>pgbench's worker threads (<c>-j</c>).</summary>
+    public int PgbenchThreads { get; init; } = 2;
+
+    /// <summary>How long each pgbench run lasts (<c>-T</c>).</summary>
+    public required TimeSpan PgbenchDuration { get; init; }
+
+    /// <summary>pgbench runs per route, alternating routes; the median is reported.</summary>
+    public required int PgbenchRuns { get; init; }
+
     public static BenchSizes Default { get; } = new()
     {
         OneStreamBytes = 512 * MiB,
         PerStreamBytes = 64 * MiB,
-        Runs = 5,
+        Runs = 3,
         LatencyWarmUp = TimeSpan.FromSeconds(1),
         LatencyRoundTrips = 10_000,
         Connections = 600,
         ConnectionConcurrency = 4,
+        IdleTunnels = [1_000, 10_000],
+        PgbenchDuration = TimeSpan.FromSeconds(5),
+        PgbenchRuns = 2,
     };
 
     public static BenchSizes Quick { get; } = new()
     {
         OneStreamBytes = 32 * MiB,
-        PerStreamBytes = 8 * MiB,
+        PerStreamBytes = 4 * MiB,
         Runs = 1,
         LatencyWarmUp = TimeSpan.FromMilliseconds(250),
         LatencyRoundTrips = 1_000,
         Connections = 100,
         ConnectionConcurrency = 4,
+        IdleTunnels = [1_000],
+        PgbenchDuration = TimeSpan.FromSeconds(2),
+        PgbenchRuns = 1,
     };
 
-    /// <summary>One pass of every scenario before measuring: JIT tiering, pools, TCP windows and the HTTP/2 connection warmed.</summary>
+    /// <summary>One pass of the traffic scenarios before measuring: JIT tiering, pools, TCP and HTTP/2 windows warmed on every route.</summary>
     public BenchSizes WarmUp() => this with
     {
         OneStreamBytes = Math.Min(OneStreamBytes, 16 * MiB),

@@ -1,4 +1,4 @@
-namespace GitHubActionsPort.Harness.Bench;
+namespace GitHubActionsPort.Harness.Bench.Scenarios;
 
 /// <summary>Which way the bytes of a throughput scenario flow, seen from the client (the CI job).</summary>
 internal enum TransferDirection

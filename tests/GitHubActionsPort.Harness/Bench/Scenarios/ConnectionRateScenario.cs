@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using GitHubActionsPort.Harness.Bench.Routes;
 
-namespace GitHubActionsPort.Harness.Bench;
+namespace GitHubActionsPort.Harness.Bench.Scenarios;
 
 /// <summary>
 /// How fast short connections are served, as a test suite opening one per test would see it: connect, one byte

@@ -3,15 +3,16 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 
-namespace GitHubActionsPort.Harness.Bench;
+namespace GitHubActionsPort.Harness.Bench.Scenarios;
 
 /// <summary>
 /// The two bulk-transfer exchanges of the bench, both ends of each, so that one direction is measured at a time:
 /// <list type="bullet">
 /// <item>upload: the client sends N bytes and half-closes; the sink counts them and answers with the count as
 /// 8 bytes little-endian, then closes. The client's clock stops at the answer, so every byte has arrived.</item>
-/// <item>download: the client sends N as 8 bytes little-endian and half-closes; the source sends N bytes and
-/// closes. The client's clock stops at the source's FIN.</item>
+/// <item>download: the client sends N as 8 bytes little-endian; the source sends N bytes and closes. The client's
+/// clock stops at the source's FIN. The client does not half-close first: socat, the peer baseline, ends a
+/// half-closed connection half a second later (its <c>-t</c> default), which would cut a long download short.</item>
 /// </list>
 /// Byte content does not matter (nothing on the path compresses); counts are checked at both ends.
 /// </summary>
@@ -72,7 +73,6 @@ internal static class BulkProtocol
         var request = new byte[sizeof(long)];
         BinaryPrimitives.WriteInt64LittleEndian(request, count);
         await socket.SendAsync(request, SocketFlags.None, cancellationToken);
-        socket.Shutdown(SocketShutdown.Send);
 
         var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
         try

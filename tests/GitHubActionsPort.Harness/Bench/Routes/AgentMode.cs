@@ -1,4 +1,4 @@
-namespace GitHubActionsPort.Harness.Bench;
+namespace GitHubActionsPort.Harness.Bench.Routes;
 
 /// <summary>How the bench runs the agent (<c>--agent</c>).</summary>
 internal enum AgentMode

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using GitHubActionsPort.Harness.Bench.Routes;
 
-namespace GitHubActionsPort.Harness.Bench;
+namespace GitHubActionsPort.Harness.Bench.Scenarios;
 
 /// <summary>
 /// Bulk throughput, one direction at a time: <paramref name="streams"/> connections each move

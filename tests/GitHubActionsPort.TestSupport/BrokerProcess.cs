@@ -1,8 +1,10 @@
-namespace GitHubActionsPort.Tests;
+namespace GitHubActionsPort.TestSupport;
 
-/// <summary><c>ghaport-broker</c> as a real child process: exit codes, standard error, signals.</summary>
+/// <summary><c>ghaport-broker</c> as a real child process: exit codes, standard error, signals, CPU time and memory.</summary>
 public static class BrokerProcess
 {
+    private const string ListeningPrefix = "listening ";
+
     /// <summary>
     /// Starts the broker from a temp folder (its content root is its own folder, so a relative path means the
     /// test's file), without the test run's own <c>Broker__</c> and <c>ASPNETCORE_</c> settings.
@@ -19,16 +21,34 @@ public static class BrokerProcess
     }
 
     /// <summary>
+    /// Configuration keys (<c>Broker:Targets:db</c>) as the environment variables .NET configuration reads
+    /// (<c>Broker__Targets__db</c>), so a broker process can be configured without a file.
+    /// </summary>
+    public static Dictionary<string, string?> Environment(IReadOnlyDictionary<string, string?> configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return configuration.ToDictionary(entry => entry.Key.Replace(":", "__", StringComparison.Ordinal), entry => entry.Value, StringComparer.Ordinal);
+    }
+
+    /// <summary>Waits for the broker's first <c>listening URL</c> line and returns the URL; fails with its output if it exits first.</summary>
+    public static async Task<Uri> WaitListeningAsync(this ChildProcess broker)
+    {
+        ArgumentNullException.ThrowIfNull(broker);
+        var line = await broker.WaitForOutputAsync(l => l.StartsWith(ListeningPrefix, StringComparison.Ordinal)).ConfigureAwait(false);
+        return new Uri(line[ListeningPrefix.Length..]);
+    }
+
+    /// <summary>
     /// Runs a start-up expected to fail and returns the exit code with everything it printed; a broker that starts
     /// listening instead is stopped and reported with exit code -1, so the test fails at once, not at a timeout.
     /// </summary>
     public static async Task<(int ExitCode, ChildProcess Broker)> RunToExitAsync(IEnumerable<string> args, IReadOnlyDictionary<string, string?>? environment = null)
     {
         var broker = Start(args, environment);
-        await using (broker)
+        await using (broker.ConfigureAwait(false))
         {
-            var listening = await broker.WaitForOutputOrExitAsync(line => line.StartsWith("listening ", StringComparison.Ordinal));
-            return (listening is null ? await broker.WaitForExitAsync() : -1, broker);
+            var listening = await broker.WaitForOutputOrExitAsync(line => line.StartsWith(ListeningPrefix, StringComparison.Ordinal)).ConfigureAwait(false);
+            return (listening is null ? await broker.WaitForExitAsync().ConfigureAwait(false) : -1, broker);
         }
     }
 }
