@@ -213,7 +213,7 @@ public sealed class TlsTests
     public async Task RawLane_RenewedCertificate_ReachesNewRawConnections()
     {
         var broker = await StartBrokerAsync();
-        using var renewed = IssueServerCertificate(_ca);
+        using var renewed = TestCertificates.IssueServerCertificate(_ca);
         await WriteServerFilesAsync(renewed);
         await broker.Logs.WaitForAsync(e => e.EventId.Name == "CertificateReloaded" && e.Message.Contains(renewed.Thumbprint, StringComparison.Ordinal)).DefaultTimeout();
 
