@@ -26,8 +26,8 @@ public static class RawLaneFrame
     /// </summary>
     public const int MaxTokenLength = 8 * 1024;
 
-    /// <summary>Room for the largest lease token and a proof; anything larger is not ours.</summary>
-    public const int MaxBodyLength = MaxTokenLength + 512;
+    /// <summary>The largest Hello: the largest lease token and the longest proof, each with its length. Anything larger is not ours.</summary>
+    public const int MaxBodyLength = 2 + MaxTokenLength + 1 + MaxShortString;
 
     /// <summary>The TLS ALPN protocol id of the raw lane: a TLS client that does not ask for it is not one of ours.</summary>
     public const string ApplicationProtocol = "ghaport-raw/1";

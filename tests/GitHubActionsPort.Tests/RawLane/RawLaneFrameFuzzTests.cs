@@ -156,7 +156,7 @@ public sealed class RawLaneFrameFuzzTests
         }
 
         var length = (input[6] << 8) | input[7];
-        if (length > 4096)
+        if (length > RawLaneFrame.MaxBodyLength)
         {
             return invalid;
         }
@@ -171,7 +171,7 @@ public sealed class RawLaneFrameFuzzTests
         RawLaneMessage? message = null;
         if (input[5] == 1)
         {
-            if (Printable(body, ref at, wide: true, 4000) is { } token && Printable(body, ref at, wide: false, 255) is { } proof)
+            if (Printable(body, ref at, wide: true, RawLaneFrame.MaxTokenLength) is { } token && Printable(body, ref at, wide: false, 255) is { } proof)
             {
                 message = new RawLaneHello(token, proof);
             }
@@ -250,8 +250,8 @@ public sealed class RawLaneFrameFuzzTests
             case 5:
                 var length = random.Next(6) switch
                 {
-                    0 => 4096,
-                    1 => 4097,
+                    0 => RawLaneFrame.MaxBodyLength,
+                    1 => RawLaneFrame.MaxBodyLength + 1,
                     2 => 0,
                     3 => random.Next(65536),
                     _ => Math.Clamp(frame.Length - 8 + random.Next(-3, 4), 0, 65535),
@@ -295,8 +295,8 @@ public sealed class RawLaneFrameFuzzTests
         {
             case 0:
                 // Mostly short; now and then a token near the limit (with a proof that still fits the body).
-                var token = random.Next(40) == 0 ? random.Next(3000, 4001) : random.Next(1, 80);
-                var proof = random.Next(1, Math.Min(255, 4096 - 3 - token) + 1);
+                var token = random.Next(40) == 0 ? random.Next(3000, RawLaneFrame.MaxTokenLength + 1) : random.Next(1, 80);
+                var proof = random.Next(1, Math.Min(255, RawLaneFrame.MaxBodyLength - 3 - token) + 1);
                 return new RawLaneHello(Ascii(random, token), Ascii(random, proof));
             case 1:
                 return new RawLaneOpen(Ascii(random, random.Next(20) == 0 ? random.Next(1, 256) : random.Next(1, 24)));

@@ -8,15 +8,11 @@ namespace GitHubActionsPort.Tests.RawLane;
 /// <summary>
 /// The raw lane must carry any lease the broker grants. A lease token grows with its targets (up to 32 names of up
 /// to 63 characters) and with the job's subject claim, and the broker accepts its own tokens up to 8 KiB; a Hello
-/// carries the token with a 123-character proof in a body of at most 4096 bytes.
+/// carries the token with a 123-character proof. (Once, a Hello body was capped at 4096 bytes, and leases like
+/// these could not cross the raw lane.)
 /// </summary>
 public sealed class RawLaneLeaseSizeTests() : BrokerClientFixture("auto")
 {
-    private const string SizeBug =
-        "Bug: a lease token over 3970 characters cannot cross the raw lane (a 4096-byte Hello body less a 123-character proof; RawLaneFrame also caps tokens at 4000), "
-        + "though the broker grants and accepts tokens up to 8 KiB. 3971-4000 characters: the broker refuses the Hello as InvalidArgument ('over the limit of 4096'); "
-        + "over 4000: the agent's RawLaneFrame.Encode throws ArgumentException. Either way the agent on --lane auto does not fall back to the gRPC lane, and every connection fails.";
-
     /// <summary>31 targets with names of the longest legal length, and <c>echo</c>: the most a session may ask for.</summary>
     private static readonly string[] LongNames = [.. Enumerable.Range(0, 31).Select(i => $"t{i:00}-" + new string('x', 59))];
 
@@ -26,8 +22,8 @@ public sealed class RawLaneLeaseSizeTests() : BrokerClientFixture("auto")
     /// A subject of 300 characters gives a token of about 3650 characters here; 545 gives 3972, and 600 about 4045.
     /// </summary>
     [TestCase(300)]
-    [TestCase(545, Ignore = SizeBug)]
-    [TestCase(600, Ignore = SizeBug)]
+    [TestCase(545)]
+    [TestCase(600)]
     public async Task HelloOfALeaseOfEveryTarget_IsAccepted(int subjectLength)
     {
         using var session = await RawSession.OpenAsync(Client, IdToken(subjectLength), [.. LongNames, "echo"]);
@@ -41,8 +37,8 @@ public sealed class RawLaneLeaseSizeTests() : BrokerClientFixture("auto")
     }
 
     [TestCase(300)]
-    [TestCase(545, Ignore = SizeBug)]
-    [TestCase(600, Ignore = SizeBug)]
+    [TestCase(545)]
+    [TestCase(600)]
     public async Task AgentForwardingEveryTarget_Tunnels(int subjectLength)
     {
         await using var agent = await AgentUnderTest.StartAsync(

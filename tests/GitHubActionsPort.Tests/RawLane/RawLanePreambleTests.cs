@@ -46,7 +46,7 @@ public sealed class RawLanePreambleTests() : BrokerClientFixture("raw")
         yield return Case("wrong-version", [.. "GHPR"u8, 2, 1, 0, 0], "version 2 is not supported");
         yield return Case("unknown-kind", [.. "GHPR"u8, 1, 9, 0, 0], "kind 9");
         // The header alone, and the connection left open: the broker must answer without waiting for the body.
-        yield return Case("oversized-length", [.. "GHPR"u8, 1, 1, 0xFF, 0xFF], "65535 bytes is over the limit of 4096");
+        yield return Case("oversized-length", [.. "GHPR"u8, 1, 1, 0xFF, 0xFF], $"65535 bytes is over the limit of {RawLaneFrame.MaxBodyLength}");
         yield return Case("malformed-hello", [.. "GHPR"u8, 1, 1, 0, 3, 0, 0, 0], "malformed raw-lane Hello");
         yield return Case("open-before-hello", RawLaneFrame.Encode(new RawLaneOpen("echo")), "must start with a Hello");
         yield return Case("reply-before-hello", RawLaneFrame.Encode(RawLaneReply.Accepted), "must start with a Hello");
