@@ -11,8 +11,12 @@ namespace GitHubActionsPort.Broker.Leases;
 /// </summary>
 internal sealed class Lease : IDisposable
 {
-    /// <summary>Proofs remembered per lease for replay detection; a key holder flooding past this is refused.</summary>
-    private const int MaxRememberedProofs = 4096;
+    /// <summary>
+    /// Proofs remembered per lease for replay detection, each for at most two minutes (its timestamp's window): room
+    /// for a job opening thousands of tunnels a minute (a test suite's connection pool, warm raw-lane connections), at
+    /// about 100 bytes each; a key holder making more calls than that is refused until the oldest age out.
+    /// </summary>
+    internal const int MaxRememberedProofs = 65_536;
 
     private readonly CancellationTokenSource _ending = new();
     private readonly ITimer _expiry;
@@ -133,10 +137,10 @@ internal sealed class Lease : IDisposable
     }
 
     /// <summary>
-    /// Records a proof's nonce; false if it was used before (a replayed proof) or too many are outstanding. A nonce
-    /// need only be remembered while its timestamp would still be accepted.
+    /// Records a proof's nonce: fresh, used before (a replayed proof), or one too many while the lease remembers
+    /// <see cref="MaxRememberedProofs"/> others. A nonce need only be remembered while its timestamp would still be accepted.
     /// </summary>
-    public bool TryUseProofNonce(string nonce, DateTimeOffset proofTime)
+    public ProofNonceUse TryUseProofNonce(string nonce, DateTimeOffset proofTime)
     {
         var now = _time.GetUtcNow();
         if (_proofNonces.Count >= MaxRememberedProofs)
@@ -151,11 +155,11 @@ internal sealed class Lease : IDisposable
 
             if (_proofNonces.Count >= MaxRememberedProofs)
             {
-                return false;
+                return ProofNonceUse.TooMany;
             }
         }
 
-        return _proofNonces.TryAdd(nonce, (proofTime + Protocol.LeaseProof.MaxClockDifference).UtcTicks);
+        return _proofNonces.TryAdd(nonce, (proofTime + Protocol.LeaseProof.MaxClockDifference).UtcTicks) ? ProofNonceUse.Fresh : ProofNonceUse.Replayed;
     }
 
     /// <summary>Ends the lease now: every tunnel of it is ended with <paramref name="reason"/>.</summary>

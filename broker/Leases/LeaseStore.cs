@@ -86,9 +86,12 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time, AuditTra
             return (null, "the proof of possession does not verify with the lease's session key");
         }
 
-        if (!lease.TryUseProofNonce(nonce, proofTime))
+        switch (lease.TryUseProofNonce(nonce, proofTime))
         {
-            return (null, "the proof of possession was already used");
+            case ProofNonceUse.Replayed:
+                return (null, "the proof of possession was already used");
+            case ProofNonceUse.TooMany:
+                return (null, $"lease {lease.Id} made more than {Lease.MaxRememberedProofs} lease-bearing calls (tunnels, raw-lane connections) in the last two minutes; wait and try again");
         }
 
         return (lease, null);
