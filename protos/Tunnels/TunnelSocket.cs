@@ -28,11 +28,13 @@ public sealed class TunnelSocket : IAsyncDisposable
         _socket.LingerState = new LingerOption(true, 0);
         _stream = tls ?? (Stream)new NetworkStream(socket, ownsSocket: false);
         // Zero-byte reads wait for data before renting a buffer, so an idle tunnel holds no receive buffer.
-        Input = PipeReader.Create(_stream, new StreamPipeReaderOptions(
-            bufferSize: WireLimits.MaxChunkSize,
-            minimumReadSize: WireLimits.MaxChunkSize / 4,
-            leaveOpen: true,
-            useZeroByteReads: true));
+        Input = tls is null
+            ? PipeReader.Create(_stream, new StreamPipeReaderOptions(
+                bufferSize: WireLimits.MaxChunkSize,
+                minimumReadSize: WireLimits.MaxChunkSize / 4,
+                leaveOpen: true,
+                useZeroByteReads: true))
+            : ReadAhead(tls);
     }
 
     /// <summary>Bytes received from the peer; completes at the peer's FIN.</summary>
@@ -77,6 +79,62 @@ public sealed class TunnelSocket : IAsyncDisposable
         }
 
         _socket.Dispose();
+    }
+
+    /// <summary>
+    /// A TLS read returns one record (16 KiB) at most, so a copy loop that reads, then sends, then reads again pays a
+    /// round of both for every record, and one stream crawled. Here a loop of its own decrypts ahead into a bounded
+    /// pipe while the reader sends what came before: reading and sending overlap, and a read takes every record that
+    /// has arrived. The pipe pauses at <see cref="ReadAheadLimit"/>, so backpressure still reaches the sender.
+    /// </summary>
+    private static PipeReader ReadAhead(SslStream tls)
+    {
+        var pipe = new Pipe(new PipeOptions(
+            readerScheduler: PipeScheduler.ThreadPool,
+            writerScheduler: PipeScheduler.Inline,
+            pauseWriterThreshold: ReadAheadLimit,
+            resumeWriterThreshold: ReadAheadLimit / 2,
+            minimumSegmentSize: TlsRecordSize,
+            useSynchronizationContext: false));
+        _ = FillAsync(tls, pipe.Writer);
+        return pipe.Reader;
+    }
+
+    private const int TlsRecordSize = 16 * 1024;
+
+    private const int ReadAheadLimit = 256 * 1024;
+
+    /// <summary>Decrypts into <paramref name="writer"/> until end of stream, a failure (passed on to the reader), or the reader's end.</summary>
+    private static async Task FillAsync(SslStream tls, PipeWriter writer)
+    {
+        Exception? failure = null;
+        try
+        {
+            while (true)
+            {
+                // Wait for data before taking a buffer: an idle tunnel holds none.
+                await tls.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
+                var read = await tls.ReadAsync(writer.GetMemory(TlsRecordSize)).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                writer.Advance(read);
+                var flushed = await writer.FlushAsync().ConfigureAwait(false);
+                if (flushed.IsCompleted || flushed.IsCanceled)
+                {
+                    break;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // A reset, a TLS alert, or the stream disposed under us: the reader sees it as the read's failure.
+            failure = ex;
+        }
+
+        await writer.CompleteAsync(failure).ConfigureAwait(false);
     }
 
     /// <summary>Closes gracefully (what was sent is still delivered), unless <see cref="Abort"/> reset it already.</summary>
