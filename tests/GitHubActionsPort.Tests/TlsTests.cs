@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using GitHubActionsPort.Agent.Cli;
 using GitHubActionsPort.Broker.Configuration;
@@ -34,12 +33,12 @@ public sealed class TlsTests
         _issuer = await DevIssuer.StartAsync().DefaultTimeout();
         _echo = TcpTestServer.Echo();
         _folder = Directory.CreateTempSubdirectory("ghaport-tls-").FullName;
-        _ca = CreateCa("ghaport test CA");
+        _ca = TestCertificates.CreateCa("ghaport test CA");
         _caPath = Path.Combine(_folder, "ca.pem");
         await File.WriteAllTextAsync(_caPath, _ca.ExportCertificatePem());
         _certificatePath = Path.Combine(_folder, "broker.crt");
         _keyPath = Path.Combine(_folder, "broker.key");
-        await WriteServerFilesAsync(IssueServerCertificate(_ca));
+        await WriteServerFilesAsync(TestCertificates.IssueServerCertificate(_ca));
     }
 
     [TearDown]
@@ -97,7 +96,7 @@ public sealed class TlsTests
     public async Task AgentWithAnotherCa_ExitsUnreachable()
     {
         var broker = await StartBrokerAsync();
-        using var other = CreateCa("some other CA");
+        using var other = TestCertificates.CreateCa("some other CA");
         var otherPath = Path.Combine(_folder, "other-ca.pem");
         await File.WriteAllTextAsync(otherPath, other.ExportCertificatePem());
 
@@ -144,7 +143,7 @@ public sealed class TlsTests
         await AssertEchoesAsync(live);
         var before = await ServedThumbprintAsync(broker);
 
-        using var renewed = IssueServerCertificate(_ca);
+        using var renewed = TestCertificates.IssueServerCertificate(_ca);
         await WriteServerFilesAsync(renewed);
         await broker.Logs.WaitForAsync(e => e.EventId.Name == "CertificateReloaded" && e.Message.Contains(renewed.Thumbprint, StringComparison.Ordinal)).DefaultTimeout();
 
@@ -162,7 +161,7 @@ public sealed class TlsTests
         var before = await ServedThumbprintAsync(broker);
 
         // A new certificate beside the old key: the pair does not match.
-        using var renewed = IssueServerCertificate(_ca);
+        using var renewed = TestCertificates.IssueServerCertificate(_ca);
         await ReplaceFileAsync(_certificatePath, renewed.ExportCertificatePem());
         var failure = await broker.Logs.WaitForAsync(e => e.EventId.Name == "CertificateReloadFailed").DefaultTimeout();
 
@@ -183,7 +182,7 @@ public sealed class TlsTests
     [Test]
     public async Task KeyOfAnotherCertificate_StopsStartUp_NamingTheKey()
     {
-        using var other = IssueServerCertificate(_ca);
+        using var other = TestCertificates.IssueServerCertificate(_ca);
         await ReplaceFileAsync(_certificatePath, other.ExportCertificatePem());
 
         var error = Assert.ThrowsAsync<BrokerConfigurationException>(() => StartBrokerAsync());
@@ -227,7 +226,7 @@ public sealed class TlsTests
     [Test]
     public async Task PfxCertificate_Serves()
     {
-        using var certificate = IssueServerCertificate(_ca);
+        using var certificate = TestCertificates.IssueServerCertificate(_ca);
         var pfxPath = Path.Combine(_folder, "broker.pfx");
         await File.WriteAllBytesAsync(pfxPath, certificate.Export(X509ContentType.Pkcs12, "secret"));
         var configuration = Configuration();
@@ -320,32 +319,5 @@ public sealed class TlsTests
         var temporary = path + ".new";
         await File.WriteAllTextAsync(temporary, contents);
         File.Move(temporary, path, overwrite: true);
-    }
-
-    private static X509Certificate2 CreateCa(string name)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
-    }
-
-    /// <summary>A server certificate for localhost and 127.0.0.1, signed by <paramref name="ca"/>, with its key.</summary>
-    private static X509Certificate2 IssueServerCertificate(X509Certificate2 ca)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
-        var names = new SubjectAlternativeNameBuilder();
-        names.AddDnsName("localhost");
-        names.AddIpAddress(IPAddress.Loopback);
-        request.CertificateExtensions.Add(names.Build());
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
-        using var signed = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(12), RandomNumberGenerator.GetBytes(16));
-        return signed.CopyWithPrivateKey(key);
     }
 }

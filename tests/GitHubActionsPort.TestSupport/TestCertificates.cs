@@ -1,0 +1,47 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace GitHubActionsPort.TestSupport;
+
+/// <summary>A private CA and the broker certificates it signs, made in memory, as a deployment's own CA would.</summary>
+public static class TestCertificates
+{
+    /// <summary>A self-signed CA named <paramref name="name"/>, valid for a day, with its key.</summary>
+    public static X509Certificate2 CreateCa(string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
+    }
+
+    /// <summary>A server certificate for localhost and 127.0.0.1, signed by <paramref name="ca"/>, with its key.</summary>
+    public static X509Certificate2 IssueServerCertificate(X509Certificate2 ca)
+    {
+        ArgumentNullException.ThrowIfNull(ca);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName("localhost");
+        names.AddIpAddress(IPAddress.Loopback);
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
+        using var signed = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddHours(12), RandomNumberGenerator.GetBytes(16));
+        return signed.CopyWithPrivateKey(key);
+    }
+
+    /// <summary>Writes <paramref name="certificate"/> and its EC key as the PEM pair <c>Broker:Tls</c> reads.</summary>
+    public static async Task WritePemPairAsync(X509Certificate2 certificate, string certificatePath, string keyPath)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        using var key = certificate.GetECDsaPrivateKey()!;
+        await File.WriteAllTextAsync(keyPath, key.ExportPkcs8PrivateKeyPem()).ConfigureAwait(false);
+        await File.WriteAllTextAsync(certificatePath, certificate.ExportCertificatePem()).ConfigureAwait(false);
+    }
+}
