@@ -17,7 +17,7 @@ namespace GitHubActionsPort.Tests;
 public sealed class BrokerChannelMeasurements : TunnelFixture
 {
     private static readonly int[] ConnectionCounts = [1, 2, 4];
-    private const int Rounds = 3;
+    private const int Rounds = 5;
     private const int RoundTrips = 300;
     private const int EchoSize = 1024;
     private const int Uploads = 4;

@@ -34,7 +34,7 @@ internal sealed class LaneCostCommand(LaneCostOptions options, TextWriter output
             {
                 foreach (var direction in Directions)
                 {
-                    await MeasureAsync(environment, lane, direction, 64 * MiB, stopping);
+                    await MeasureAsync(lane, direction, 64 * MiB, stopping);
                 }
             }
 
@@ -46,7 +46,7 @@ internal sealed class LaneCostCommand(LaneCostOptions options, TextWriter output
                 {
                     foreach (var lane in lanes)
                     {
-                        var sample = await MeasureAsync(environment, lane, direction, options.MiB * MiB, stopping);
+                        var sample = await MeasureAsync(lane, direction, options.MiB * MiB, stopping);
                         _narrator.Step("measure", string.Create(CultureInfo.InvariantCulture,
                             $"round {run + 1} {lane.Name,-8} {Name(direction),-8} {sample.MegabytesPerSecond,7:N0} MB/s  broker {sample.BrokerCpuPerGb:N2}  agent {sample.AgentCpuPerGb:N2}  harness {sample.HarnessCpuPerGb:N2} CPU-s/GB"));
                         var key = (lane.Name, direction);
@@ -82,7 +82,7 @@ internal sealed class LaneCostCommand(LaneCostOptions options, TextWriter output
 
     private static string Name(TransferDirection direction) => direction == TransferDirection.Upload ? "upload" : "download";
 
-    private static async Task<LaneSample> MeasureAsync(LaneCostEnvironment environment, LaneCostEnvironment.Lane lane, TransferDirection direction, long bytes, CancellationToken stopping)
+    private static async Task<LaneSample> MeasureAsync(LaneCostEnvironment.Lane lane, TransferDirection direction, long bytes, CancellationToken stopping)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         timeout.CancelAfter(TransferTimeout);
