@@ -38,9 +38,6 @@ internal sealed class BrokerChannel : ChannelBase, IDisposable
         _openTunnels = new int[channels.Length];
     }
 
-    /// <summary>How many HTTP/2 connections tunnels are spread over.</summary>
-    public int ConnectionCount => _channels.Length;
-
     /// <param name="broker">The broker's URL; an https one is verified as <paramref name="caCertificates"/> says.</param>
     /// <param name="transport">HTTP/2 window, keep-alive and connect settings, and how many connections tunnels get.</param>
     /// <param name="loggerFactory">Where gRPC logs.</param>
@@ -71,8 +68,21 @@ internal sealed class BrokerChannel : ChannelBase, IDisposable
     /// A <see cref="TunnelConnection"/> whose <see cref="TunnelConnection.Client"/> makes the tunnel's <c>Tunnel</c>
     /// call (and any retry of it). The caller must dispose it once the tunnel has ended, that is once the call is
     /// over or disposed, whether it connected or was refused: until then it counts as open on its connection.
-    /// Disposing it again does nothing. Thread-safe; never dials by itself (the call does, when it starts).
+    /// Disposing it again does nothing. Thread-safe; never dials by itself (the call does, when it starts). A
+    /// tunnel that is only probed (<c>--probe</c>) takes one the same way.
     /// </returns>
+    /// <remarks>
+    /// Counting is by tunnels, not bytes: an idle database session weighs as much as a bulk copy. Past Kestrel's
+    /// stream limit on one connection its handler opens another beside it, as a single channel always did.
+    /// </remarks>
+    /// <example>
+    /// One per accepted local connection, kept for as long as its call:
+    /// <code>
+    /// using var connection = channel.ForTunnel();
+    /// using var call = connection.Client.Tunnel(headers, cancellationToken: stopping);
+    /// // ... splice the socket and the call until both directions have ended ...
+    /// </code>
+    /// </example>
     public TunnelConnection ForTunnel()
     {
         lock (_gate)

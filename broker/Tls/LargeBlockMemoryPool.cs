@@ -16,8 +16,9 @@ internal sealed class LargeBlockMemoryPool : MemoryPool<byte>
 
     public int BlockSize { get; }
 
-    public override int MaxBufferSize => int.MaxValue;
+    public override int MaxBufferSize => BlockSize;
 
+    /// <summary>A block of <see cref="BlockSize"/> bytes or more; a larger request than that is served, not refused.</summary>
     public override IMemoryOwner<byte> Rent(int minBufferSize = -1) =>
         new Block(ArrayPool<byte>.Shared.Rent(Math.Max(minBufferSize, BlockSize)));
 
