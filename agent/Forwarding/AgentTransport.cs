@@ -20,4 +20,10 @@ public sealed record AgentTransport
     /// (up to 16 MiB), which bounds what one tunnel can have in flight toward the agent.
     /// </summary>
     public int StreamWindowSize { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// HTTP/2 connections tunnels are spread over (<see cref="BrokerChannel.ForTunnel"/>), so a bulk transfer on one
+    /// cannot hold up an interactive tunnel on another; each is dialled only once a tunnel needs it. Default: 2.
+    /// </summary>
+    public int TunnelConnections { get; init; } = 2;
 }

@@ -182,8 +182,13 @@ public static class BrokerHost
         // as long as its reader is slow: no floor on response data rate may end it. The request-body floor stays
         // for unary calls, so a slow-drip OpenSession cannot hold memory; gRPC lifts it for streaming calls itself.
         limits.MinResponseDataRate = null;
-        // gRPC needs HTTP/2; without TLS that means prior knowledge (h2c), so endpoints speak HTTP/2 only.
-        kestrel.ConfigureEndpointDefaults(endpoint => endpoint.Protocols = HttpProtocols.Http2);
+        // gRPC needs HTTP/2; without TLS that means prior knowledge (h2c), so endpoints speak HTTP/2 only. TLS
+        // endpoints also encrypt in full-size records rather than Kestrel's 4 KiB ones (TlsWriteBuffering says why).
+        kestrel.ConfigureEndpointDefaults(endpoint =>
+        {
+            endpoint.Protocols = HttpProtocols.Http2;
+            endpoint.UseLargeTlsBuffers();
+        });
         // https:// endpoints get the Broker:Tls certificate (reloaded on change), TLS 1.2+ and ALPN h2.
         kestrel.UseBrokerCertificate(certificates);
     }

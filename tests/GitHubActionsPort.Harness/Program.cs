@@ -1,6 +1,7 @@
 using GitHubActionsPort.Harness.Bench;
 using GitHubActionsPort.Harness.Bench.Routes;
 using GitHubActionsPort.Harness.Demo;
+using GitHubActionsPort.Harness.LaneCost;
 
 namespace GitHubActionsPort.Harness;
 
@@ -19,6 +20,7 @@ internal static class Program
         Usage:
           ghaport-harness demo  [--target auto|postgres|echo]
           ghaport-harness bench [--quick] [--routes LIST] [--scenarios LIST] [--json PATH] [--agent process|in-process]
+          ghaport-harness lane-cost [--mib N] [--runs N] [--lane h2c|tls] [--direction upload|download] [--baseline DLL]
 
         demo   Runs a development OIDC issuer, a target, a broker and the real ghaport agent process on this
                machine, and proves the tunnel: SQL through it when PostgreSQL is installed, else checksummed
@@ -42,6 +44,13 @@ internal static class Program
         idle-echo  The bench's idle-tunnel echo target in a process of its own (started by bench; prints
                "listening 127.0.0.1:PORT" and echoes until stopped).
 
+        lane-cost  What TLS costs the gRPC lane: one tunnel, bulk upload then download, over h2c and over TLS to
+               one broker process, lanes alternating; prints MB/s and CPU seconds per GB of broker and agent.
+                 --mib      MiB per transfer (default 1024)
+                 --runs     rounds, each every lane both ways (default 3)
+                 --lane     h2c or tls only; --direction upload or download only (to trace one)
+                 --baseline another build's ghaport-broker.dll, measured in the same run (lanes h2c-base, tls-base)
+
         Exit codes: 0 done, 1 failed, 2 bad arguments, 130 interrupted.
         """;
 
@@ -61,6 +70,7 @@ internal static class Program
                 "demo" => new DemoCommand(DemoOptions.Parse(args[1..]), Console.Out, Console.Error),
                 "bench" => new BenchCommand(BenchOptions.Parse(args[1..]), Console.Out, Console.Error),
                 IdleEchoCommand.Name when args.Length == 1 => new IdleEchoCommand(Console.Out, Console.Error),
+                "lane-cost" => new LaneCostCommand(LaneCostOptions.Parse(args[1..]), Console.Out, Console.Error),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
         }

@@ -10,6 +10,7 @@ namespace GitHubActionsPort.TestSupport;
 /// </summary>
 public static class TestCertificates
 {
+    /// <summary>A self-signed CA named <paramref name="name"/>, valid for a day, with its key.</summary>
     public static X509Certificate2 CreateCa(string name)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -44,5 +45,13 @@ public static class TestCertificates
         ArgumentNullException.ThrowIfNull(certificate);
         using var key = certificate.GetECDsaPrivateKey() ?? throw new ArgumentException("the certificate has no ECDSA private key", nameof(certificate));
         return (certificate.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
+    }
+
+    /// <summary>Writes <paramref name="certificate"/> and its EC key as the PEM pair <c>Broker:Tls</c> reads.</summary>
+    public static async Task WritePemPairAsync(X509Certificate2 certificate, string certificatePath, string keyPath)
+    {
+        var (pem, key) = ToPem(certificate);
+        await File.WriteAllTextAsync(keyPath, key).ConfigureAwait(false);
+        await File.WriteAllTextAsync(certificatePath, pem).ConfigureAwait(false);
     }
 }
