@@ -78,7 +78,7 @@ public static partial class AgentRunner
             RefuseUnofferedLane(args, lease);
             await using var rawLane = args.Lane == DataLane.Grpc ? null
                 : new RawLanePool(new RawLaneDialer(args.Broker, keeper, context.Transport.ConnectTimeout, args.CaCertificates), keeper, logger);
-            var tunnels = new TunnelClient(client, keeper, stats, logger, args.Lane, rawLane, context.Time);
+            var tunnels = new TunnelClient(channel, keeper, stats, logger, args.Lane, rawLane, context.Time);
             var forwards = listeners.Select(l => (l.Forward.Target, l.LocalEndPoint)).ToList();
             var endReason = "stopped";
             var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -156,17 +156,8 @@ internal sealed class BrokerChannel : ChannelBase, IDisposable
             UseCookies = false,
         };
 
-        if (caCertificates is not null)
+        if (BrokerTrust.ChainPolicy(caCertificates) is { } policy)
         {
-            // Only these roots, not the system store as well: a private broker's certificate has no business chaining to
-            // a public CA. A private CA rarely publishes revocation lists, so revocation is not checked. SslStream still
-            // checks the host name and the validity dates against this policy.
-            var policy = new X509ChainPolicy
-            {
-                TrustMode = X509ChainTrustMode.CustomRootTrust,
-                RevocationMode = X509RevocationMode.NoCheck,
-            };
-            policy.CustomTrustStore.AddRange(caCertificates);
             handler.SslOptions.CertificateChainPolicy = policy;
         }
 

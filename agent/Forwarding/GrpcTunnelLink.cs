@@ -4,8 +4,11 @@ using Grpc.Core;
 
 namespace GitHubActionsPort.Agent.Forwarding;
 
-/// <summary>A tunnel on a Tunnel call of the gRPC channel. Resetting it cancels the call, which sends RST_STREAM.</summary>
-internal sealed class GrpcTunnelLink(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call, CancellationTokenSource callEnds) : ITunnelLink
+/// <summary>
+/// A tunnel on a Tunnel call, over one of the channel's connections (<paramref name="connection"/>, given back when
+/// the tunnel ends). Resetting it cancels the call, which sends RST_STREAM.
+/// </summary>
+internal sealed class GrpcTunnelLink(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> call, CancellationTokenSource callEnds, TunnelConnection connection) : ITunnelLink
 {
     public string Lane => "grpc";
 
@@ -41,6 +44,7 @@ internal sealed class GrpcTunnelLink(AsyncDuplexStreamingCall<TunnelFrame, Tunne
     {
         call.Dispose();
         callEnds.Dispose();
+        connection.Dispose();
         return ValueTask.CompletedTask;
     }
 

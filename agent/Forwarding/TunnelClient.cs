@@ -16,7 +16,7 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// socket cleanly; any failure resets it, so the local client sees an error, never a silently short stream.
 /// </summary>
 internal sealed partial class TunnelClient(
-    Broker.BrokerClient client,
+    BrokerChannel channel,
     LeaseKeeper lease,
     ForwardStats stats,
     ILogger logger,
@@ -278,21 +278,26 @@ internal sealed partial class TunnelClient(
         }
     }
 
-    /// <summary>A Tunnel call, once the broker reports the target connected; else why not.</summary>
+    /// <summary>
+    /// A Tunnel call, once the broker reports the target connected; else why not. The call goes over the channel's
+    /// connection with the fewest tunnels, so one busy tunnel does not hold up the others' frames.
+    /// </summary>
     private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenGrpcAsync(string target, CancellationToken cancellationToken)
     {
         var headers = lease.Headers(nameof(Broker.BrokerClient.Tunnel), target, out var signedFor);
         headers.Add(WireLimits.TargetHeader, target);
+        var connection = channel.ForTunnel();
         var callEnds = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var call = client.Tunnel(headers, cancellationToken: callEnds.Token);
+        var call = connection.Client.Tunnel(headers, cancellationToken: callEnds.Token);
         var refusal = await AwaitConnectedAsync(call, cancellationToken).ConfigureAwait(false);
         if (refusal is null)
         {
-            return (new GrpcTunnelLink(call, callEnds), null, signedFor);
+            return (new GrpcTunnelLink(call, callEnds, connection), null, signedFor);
         }
 
         call.Dispose();
         callEnds.Dispose();
+        connection.Dispose();
         return (null, refusal, signedFor);
     }
 
