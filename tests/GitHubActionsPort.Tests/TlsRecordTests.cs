@@ -65,7 +65,7 @@ public sealed class TlsRecordTests
         var caPath = Path.Combine(_folder, "ca.pem");
         await File.WriteAllTextAsync(caPath, _ca.ExportCertificatePem());
         var throughRelay = new Uri($"https://127.0.0.1:{_relay.Server.EndPoint.Port}");
-        await using var agent = await AgentUnderTest.StartAsync(throughRelay, ["0:source"], AgentUnderTest.GitHubEnvironment(_issuer), extraArgs: ["--ca-cert", caPath], echo: TestContext.Progress);
+        await using var agent = await AgentUnderTest.StartAsync(throughRelay, ["0:source"], AgentUnderTest.GitHubEnvironment(_issuer), extraArgs: ["--ca-cert", caPath, "--lane", "grpc"], echo: TestContext.Progress);
 
         using var socket = await SocketIo.ConnectAsync(agent["source"]);
         var received = await socket.ReadToEndAsync().DefaultTimeout();
