@@ -42,6 +42,16 @@ public sealed class TunnelSocket : IAsyncDisposable
 
     public EndPoint? RemoteEndPoint => _socket.RemoteEndPoint;
 
+    /// <summary>Whether bytes arrive straight from the socket (no TLS), so a copy loop may receive them itself.</summary>
+    internal bool IsPlain => _stream is NetworkStream;
+
+    /// <summary>
+    /// Receives straight from the socket, past <see cref="Input"/>: for a copy loop that has taken what the pipe
+    /// held (<see cref="PipeReader.TryRead"/>) and reads nothing through it again. Plain sockets only.
+    /// </summary>
+    internal ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) =>
+        _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+
     /// <summary>
     /// Sends all of <paramref name="data"/>. Writes go straight to the socket rather than through a pipe: the
     /// await completing is the backpressure, and it saves a copy.
