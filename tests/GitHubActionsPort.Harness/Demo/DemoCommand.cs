@@ -57,7 +57,8 @@ internal sealed partial class DemoCommand(DemoOptions options, TextWriter output
         _narrator.Blank();
         _narrator.Line($"Demo complete in {_narrator.Elapsed.TotalSeconds:0.0} s. The agent fetched an OIDC id-token the way a GitHub Actions job does,");
         _narrator.Line($"the broker checked it against its rule for acme/app and granted lease {leaseId ?? "(see above)"}, each local connection");
-        _narrator.Line("became one gRPC stream to the broker, which alone knew the target's address; SIGTERM ended it all with exit 0.");
+        _narrator.Line("crossed to the broker on a raw-lane connection of its own (a warm one, authenticated before it was needed; the");
+        _narrator.Line("gRPC lane is the fallback), and the broker alone knew the target's address; SIGTERM ended it all with exit 0.");
         return true;
     }
 
