@@ -21,6 +21,10 @@ function main() {
   const audience = lib.input('audience');
   const ttl = lib.input('ttl');
   const timeout = lib.toTimeSpan('timeout', lib.input('timeout') || '60s');
+  const lane = lib.input('lane') || 'auto';
+  if (!['auto', 'raw', 'grpc'].includes(lane)) {
+    throw new lib.ActionError(`input 'lane' is '${lane}'; expected auto, raw or grpc`);
+  }
 
   const args = ['up', '--broker', broker];
   for (const forward of forwards) {
@@ -31,6 +35,9 @@ function main() {
   }
   if (ttl) {
     args.push('--ttl', lib.toTimeSpan('ttl', ttl));
+  }
+  if (lane !== 'auto') {
+    args.push('--lane', lane);
   }
   args.push('--detach', '--timeout', timeout);
 

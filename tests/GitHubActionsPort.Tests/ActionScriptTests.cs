@@ -55,12 +55,13 @@ public sealed partial class ActionScriptTests
             ["INPUT_AUDIENCE"] = "broker.example.com",
             ["INPUT_TTL"] = "30m",
             ["INPUT_TIMEOUT"] = "90s",
+            ["INPUT_LANE"] = "grpc",
         });
 
         Assert.That(exitCode, Is.Zero, output);
         Assert.That(OnlyCall("ghaport"), Is.EqualTo(
             "up --broker https://broker.example.com:8470 --forward 5432:prod-db --forward 6379:cache --forward [::1]:0:api " +
-            "--audience broker.example.com --ttl 00:30:00 --detach --timeout 00:01:30"));
+            "--audience broker.example.com --ttl 00:30:00 --lane grpc --detach --timeout 00:01:30"));
         Assert.That(State(), Is.EqualTo((string[])["started=true", "ghaport=" + Path.Combine(_bin, "ghaport")]));
     }
 
@@ -106,7 +107,8 @@ public sealed partial class ActionScriptTests
 
     [TestCase("INPUT_TIMEOUT", "soon", "timeout")]
     [TestCase("INPUT_TTL", "0", "ttl")]
-    public async Task Main_BadDuration_FailsNamingTheInput(string variable, string value, string input)
+    [TestCase("INPUT_LANE", "fast", "lane")]
+    public async Task Main_BadInput_FailsNamingTheInput(string variable, string value, string input)
     {
         WriteFakeGhaport(_bin);
         var inputs = Inputs();
