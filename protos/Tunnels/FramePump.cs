@@ -1,4 +1,3 @@
-using System.IO.Pipelines;
 using Google.Protobuf;
 using GitHubActionsPort.Protocol.V1;
 using Grpc.Core;
@@ -14,88 +13,33 @@ internal static class FramePump
     private static readonly TunnelFrame EndOfStreamFrame = new() { End = new EndOfStream() };
 
     /// <summary>Socket to frames: every received byte in order, then one end-of-stream frame at the peer's FIN.</summary>
-    public static async Task<CopyOutcome> SocketToFramesAsync(
+    public static Task<CopyOutcome> SocketToFramesAsync(
         TunnelSocket socket,
         IAsyncStreamWriter<TunnelFrame> output,
         Func<Task>? completeOutput,
         CancellationToken cancellationToken)
     {
-        var input = socket.Input;
-        long bytes = 0;
-        var metered = new MeteredBytes(TunnelMetrics.BytesFromSocket);
-        Exception? error = null;
-        try
+        async ValueTask ForwardAsync(ReadOnlyMemory<byte> segment, CancellationToken cancel)
         {
-            while (true)
+            for (var offset = 0; offset < segment.Length; offset += WireLimits.MaxChunkSize)
             {
-                ReadResult result;
-                try
-                {
-                    result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (cancellationToken.IsCancellationRequested)
-                {
-                    return new CopyOutcome(CopyResult.Canceled, bytes, ex);
-                }
-                catch (Exception ex)
-                {
-                    error = ex;
-                    return new CopyOutcome(CopyResult.InputError, bytes, ex);
-                }
-
-                if (result.IsCanceled)
-                {
-                    return new CopyOutcome(CopyResult.Canceled, bytes, null);
-                }
-
-                var buffer = result.Buffer;
-                try
-                {
-                    foreach (var segment in buffer)
-                    {
-                        for (var offset = 0; offset < segment.Length; offset += WireLimits.MaxChunkSize)
-                        {
-                            var chunk = segment.Slice(offset, Math.Min(WireLimits.MaxChunkSize, segment.Length - offset));
-                            // The pipe's buffer is wrapped, not copied: it is released by AdvanceTo below, and only
-                            // after the write has completed, by which time gRPC has serialized the frame.
-                            var frame = new TunnelFrame { Data = UnsafeByteOperations.UnsafeWrap(chunk) };
-                            await output.WriteAsync(frame, cancellationToken).ConfigureAwait(false);
-                            bytes += chunk.Length;
-                            metered.Add(chunk.Length);
-                        }
-                    }
-
-                    if (result.IsCompleted)
-                    {
-                        await output.WriteAsync(EndOfStreamFrame, cancellationToken).ConfigureAwait(false);
-                        if (completeOutput is not null)
-                        {
-                            await completeOutput().ConfigureAwait(false);
-                        }
-
-                        return new CopyOutcome(CopyResult.Completed, bytes, null);
-                    }
-                }
-                catch (Exception ex) when (cancellationToken.IsCancellationRequested)
-                {
-                    return new CopyOutcome(CopyResult.Canceled, bytes, ex);
-                }
-                catch (Exception ex)
-                {
-                    error = ex;
-                    return new CopyOutcome(CopyResult.OutputError, bytes, ex);
-                }
-                finally
-                {
-                    input.AdvanceTo(buffer.End);
-                }
+                var chunk = segment.Slice(offset, Math.Min(WireLimits.MaxChunkSize, segment.Length - offset));
+                // The pipe's buffer is wrapped, not copied: it is released after this returns, by which time the
+                // write has completed and gRPC has serialized the frame.
+                await output.WriteAsync(new TunnelFrame { Data = UnsafeByteOperations.UnsafeWrap(chunk) }, cancel).ConfigureAwait(false);
             }
         }
-        finally
+
+        async ValueTask FinishAsync()
         {
-            metered.Flush();
-            await input.CompleteAsync(error).ConfigureAwait(false);
+            await output.WriteAsync(EndOfStreamFrame, cancellationToken).ConfigureAwait(false);
+            if (completeOutput is not null)
+            {
+                await completeOutput().ConfigureAwait(false);
+            }
         }
+
+        return PipeDrain.DrainAsync(socket.Input, ForwardAsync, FinishAsync, TunnelMetrics.BytesFromSocket, cancellationToken);
     }
 
     /// <summary>
