@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Broker.Leases;
@@ -50,8 +49,8 @@ internal sealed record AdminSettings
         ArgumentNullException.ThrowIfNull(configuration);
         var section = configuration.GetSection(Section);
         var errors = new List<string>();
-        var enabled = ReadBool(section, "Enabled", true, errors);
-        var allowRemote = ReadBool(section, "AllowRemote", false, errors);
+        var enabled = BrokerSettingsReader.ReadBool(section, "Enabled", true, errors);
+        var allowRemote = BrokerSettingsReader.ReadBool(section, "AllowRemote", false, errors);
         var url = ReadUrl(section["Url"], allowRemote, errors);
 
         var configuredFile = section["TokenFile"];
@@ -127,22 +126,5 @@ internal sealed record AdminSettings
         }
 
         return url;
-    }
-
-    private static bool ReadBool(IConfigurationSection section, string name, bool defaultValue, List<string> errors)
-    {
-        var text = section[name];
-        if (text is null)
-        {
-            return defaultValue;
-        }
-
-        if (bool.TryParse(text, out var value))
-        {
-            return value;
-        }
-
-        errors.Add(string.Create(CultureInfo.InvariantCulture, $"{Section}:{name}: '{text}' is not true or false."));
-        return defaultValue;
     }
 }

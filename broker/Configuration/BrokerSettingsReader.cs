@@ -306,7 +306,8 @@ public static class BrokerSettingsReader
             ? [single]
             : section.GetChildren().Select(c => c.Value ?? string.Empty).ToList();
 
-    private static bool ReadBool(IConfigurationSection section, string name, bool fallback, List<string> errors)
+    /// <summary>A true/false key; a bad value is an error naming the key, and the fallback stands in for it.</summary>
+    internal static bool ReadBool(IConfigurationSection section, string name, bool fallback, List<string> errors)
     {
         var text = section[name];
         if (text is null)
@@ -331,7 +332,8 @@ public static class BrokerSettingsReader
         }
     }
 
-    private static TimeSpan? ReadDuration(IConfigurationSection section, string name, TimeSpan? fallback, List<string> errors)
+    /// <summary>A positive duration of at most 30 days; a bad value is an error naming the key, and the fallback stands in for it.</summary>
+    internal static TimeSpan? ReadDuration(IConfigurationSection section, string name, TimeSpan? fallback, List<string> errors)
     {
         var text = section[name];
         if (text is null)

@@ -61,8 +61,8 @@ internal sealed record LaneSettings
         ArgumentNullException.ThrowIfNull(configuration);
         var section = configuration.GetSection(Section);
         var errors = new List<string>();
-        var grpc = ReadBool(section, "Grpc:Enabled", true, errors);
-        var raw = ReadBool(section, "Raw:Enabled", true, errors);
+        var grpc = BrokerSettingsReader.ReadBool(section, "Grpc:Enabled", true, errors);
+        var raw = BrokerSettingsReader.ReadBool(section, "Raw:Enabled", true, errors);
         if (!grpc && !raw)
         {
             errors.Add($"{Section}: the gRPC lane and the raw lane are both disabled; tunnels need at least one (set {Section}:Grpc:Enabled or {Section}:Raw:Enabled to true).");
@@ -71,8 +71,8 @@ internal sealed record LaneSettings
         var brokerUrl = BrokerUrl(configuration);
         var url = ReadRawUrl(section["Raw:Url"], brokerUrl, tlsConfigured, raw, errors);
         var advertised = ReadPort(section, "Raw:AdvertisedPort", errors);
-        var idle = ReadDuration(section, "Raw:IdleTimeout", TimeSpan.FromMinutes(2), errors);
-        var handshake = ReadDuration(section, "Raw:HandshakeTimeout", TimeSpan.FromSeconds(10), errors);
+        var idle = BrokerSettingsReader.ReadDuration(section, "Raw:IdleTimeout", TimeSpan.FromMinutes(2), errors) ?? TimeSpan.FromMinutes(2);
+        var handshake = BrokerSettingsReader.ReadDuration(section, "Raw:HandshakeTimeout", TimeSpan.FromSeconds(10), errors) ?? TimeSpan.FromSeconds(10);
         if (errors.Count > 0)
         {
             throw new BrokerConfigurationException(errors);
@@ -166,39 +166,5 @@ internal sealed record LaneSettings
 
         errors.Add($"{Section}:{name}: '{text}' is not a port number (1 to 65535).");
         return null;
-    }
-
-    private static TimeSpan ReadDuration(IConfigurationSection section, string name, TimeSpan defaultValue, List<string> errors)
-    {
-        var text = section[name];
-        if (text is null)
-        {
-            return defaultValue;
-        }
-
-        if (TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) && value > TimeSpan.Zero && value <= TimeSpan.FromDays(1))
-        {
-            return value;
-        }
-
-        errors.Add($"{Section}:{name}: '{text}' is not a duration between 00:00:00.001 and 1.00:00:00 (hh:mm:ss).");
-        return defaultValue;
-    }
-
-    private static bool ReadBool(IConfigurationSection section, string name, bool defaultValue, List<string> errors)
-    {
-        var text = section[name];
-        if (text is null)
-        {
-            return defaultValue;
-        }
-
-        if (bool.TryParse(text, out var value))
-        {
-            return value;
-        }
-
-        errors.Add($"{Section}:{name}: '{text}' is not true or false.");
-        return defaultValue;
     }
 }
