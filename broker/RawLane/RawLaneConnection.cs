@@ -180,9 +180,7 @@ internal sealed partial class RawLaneConnection(
 
         await using (tunnel.ConfigureAwait(false))
         {
-            // Accepted: from here the connection is the tunnel's bytes and nothing else.
-            await RawLaneExchange.SendAsync(agent, RawLaneReply.Accepted, tunnel.Ends.Token).ConfigureAwait(false);
-            var result = await TunnelSplice.RunAsync(tunnel.Target, agent, tunnel.Ends.Token).ConfigureAwait(false);
+            var result = await AcceptAndSpliceAsync(agent, tunnel).ConfigureAwait(false);
             var failure = gate.Outcome(tunnel, result);
             await gate.ClosedAsync(tunnel, result, failure).ConfigureAwait(false);
             if (failure is not null)
@@ -191,6 +189,25 @@ internal sealed partial class RawLaneConnection(
                 agent.Abort();
             }
         }
+    }
+
+    /// <summary>
+    /// Tells the agent its tunnel is open, then carries it. An agent gone (or a tunnel ended) before it heard is an
+    /// outcome like any other, so the tunnel recorded as opened is recorded as closed too.
+    /// </summary>
+    private static async Task<SpliceResult> AcceptAndSpliceAsync(TunnelSocket agent, OpenedTunnel tunnel)
+    {
+        try
+        {
+            // Accepted: from here the connection is the tunnel's bytes and nothing else.
+            await RawLaneExchange.SendAsync(agent, RawLaneReply.Accepted, tunnel.Ends.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            return new SpliceResult(tunnel.Ends.IsCancellationRequested ? TunnelEnd.Canceled : TunnelEnd.StreamFailed, ex, 0, 0);
+        }
+
+        return await TunnelSplice.RunAsync(tunnel.Target, agent, tunnel.Ends.Token).ConfigureAwait(false);
     }
 
     /// <summary>The next message; null (after answering with the reason) for bytes that are not one.</summary>

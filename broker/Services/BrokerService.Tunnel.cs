@@ -21,9 +21,18 @@ internal sealed partial class BrokerService
         var lease = await AuthenticateLeaseAsync(context, nameof(Tunnel), targetName).ConfigureAwait(false);
         await using var tunnel = await gate.OpenAsync(lease, targetName, context.Peer, GrpcLane, context.CancellationToken).ConfigureAwait(false);
 
-        // The header tells the agent the target is connected; only then does it forward bytes.
-        await context.WriteResponseHeadersAsync([new Metadata.Entry(WireLimits.ConnectedHeader, "1")]).ConfigureAwait(false);
-        var result = await TunnelSplice.RunAsync(tunnel.Target, requestStream, responseStream, null, tunnel.Ends.Token).ConfigureAwait(false);
+        SpliceResult result;
+        try
+        {
+            // The header tells the agent the target is connected; only then does it forward bytes.
+            await context.WriteResponseHeadersAsync([new Metadata.Entry(WireLimits.ConnectedHeader, "1")]).ConfigureAwait(false);
+            result = await TunnelSplice.RunAsync(tunnel.Target, requestStream, responseStream, null, tunnel.Ends.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException)
+        {
+            // The agent went before it heard: the tunnel recorded as opened is recorded as closed too.
+            result = new SpliceResult(tunnel.Ends.IsCancellationRequested ? TunnelEnd.Canceled : TunnelEnd.StreamFailed, ex, 0, 0);
+        }
 
         // Any end but a clean one is a reset for the target (the gate's) and an error status for the agent (here).
         var failure = gate.Outcome(tunnel, result);
