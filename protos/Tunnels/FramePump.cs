@@ -39,7 +39,7 @@ internal static class FramePump
             }
         }
 
-        return PipeDrain.DrainAsync(socket.Input, ForwardAsync, FinishAsync, TunnelMetrics.BytesFromSocket, cancellationToken);
+        return PipeDrain.DrainAsync(socket, ForwardAsync, FinishAsync, TunnelMetrics.BytesFromSocket, cancellationToken);
     }
 
     /// <summary>

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Net.Sockets;
 
 namespace GitHubActionsPort.Protocol.Tunnels;
 
@@ -9,18 +10,19 @@ namespace GitHubActionsPort.Protocol.Tunnels;
 /// </summary>
 internal static class PipeDrain
 {
-    /// <param name="input">The socket's pipe; completed when this returns.</param>
+    /// <param name="from">The socket whose pipe is read (completed when this returns).</param>
     /// <param name="forward">Hands one segment to the far side (its writes must be done when the task is).</param>
     /// <param name="finish">Passes the end of stream on (a half-close, an end frame).</param>
     /// <param name="meter">Where bytes handed on are counted.</param>
     /// <param name="cancellationToken">Ends the copy early.</param>
     public static async Task<CopyOutcome> DrainAsync(
-        PipeReader input,
+        TunnelSocket from,
         Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask> forward,
         Func<ValueTask> finish,
         Action<long> meter,
         CancellationToken cancellationToken)
     {
+        var input = from.Input;
         long bytes = 0;
         var metered = new MeteredBytes(meter);
         Exception? error = null;
@@ -56,6 +58,12 @@ internal static class PipeDrain
                         await forward(segment, cancellationToken).ConfigureAwait(false);
                         bytes += segment.Length;
                         metered.Add(segment.Length);
+                    }
+
+                    if (result.IsCompleted && from.EndWasReset())
+                    {
+                        error = new SocketException((int)SocketError.ConnectionReset);
+                        return new CopyOutcome(CopyResult.InputError, bytes, error);
                     }
 
                     if (result.IsCompleted)

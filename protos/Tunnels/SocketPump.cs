@@ -1,3 +1,5 @@
+using System.Net.Sockets;
+
 namespace GitHubActionsPort.Protocol.Tunnels;
 
 /// <summary>
@@ -73,6 +75,11 @@ internal static class SocketPump
 
                 try
                 {
+                    if (received == 0 && from.EndWasReset())
+                    {
+                        return new CopyOutcome(CopyResult.InputError, bytes, new SocketException((int)SocketError.ConnectionReset));
+                    }
+
                     if (received == 0)
                     {
                         await to.ShutdownSendAsync().ConfigureAwait(false);
@@ -112,5 +119,5 @@ internal static class SocketPump
 
     /// <summary>From a TLS stream, through the pipe its reader decrypts ahead into.</summary>
     private static Task<CopyOutcome> CopyThroughPipeAsync(TunnelSocket from, TunnelSocket to, Action<long> meter, CancellationToken cancellationToken) =>
-        PipeDrain.DrainAsync(from.Input, to.SendAsync, to.ShutdownSendAsync, meter, cancellationToken);
+        PipeDrain.DrainAsync(from, to.SendAsync, to.ShutdownSendAsync, meter, cancellationToken);
 }

@@ -15,6 +15,7 @@ public sealed class TunnelSocket : IAsyncDisposable
     private readonly Socket _socket;
     private readonly Stream _stream;
     private int _closed;
+    private bool _sendShutdown;
 
     /// <param name="socket">The connected socket; owned from here on.</param>
     /// <param name="tls">A TLS stream already authenticated over <paramref name="socket"/>, or null for plain TCP.</param>
@@ -42,6 +43,38 @@ public sealed class TunnelSocket : IAsyncDisposable
 
     public EndPoint? RemoteEndPoint => _socket.RemoteEndPoint;
 
+    /// <summary>
+    /// Whether an end of stream just read was in fact a reset. Linux reports a reset once, to whichever call on the
+    /// socket asks first: when the other direction's send took it, the receive sees only an end of stream, and a
+    /// relay would pass on a clean half-close for a connection that was reset. After a peer's FIN the connection
+    /// waits in CLOSE_WAIT (TIME_WAIT or CLOSING once ours went too); after a reset it is CLOSED, which TCP_INFO tells.
+    /// Elsewhere (Windows keeps reporting the reset to every call) this is false.
+    /// </summary>
+    internal bool EndWasReset()
+    {
+        // Once our own FIN is out, no send of ours can take a reset from a receive, and a clean close ends in CLOSED
+        // too (CLOSE_WAIT, LAST_ACK, CLOSED): the state says nothing then, and the receive saw any reset itself.
+        if (!OperatingSystem.IsLinux() || Volatile.Read(ref _sendShutdown))
+        {
+            return false;
+        }
+
+        Span<byte> info = stackalloc byte[8];
+        try
+        {
+            // getsockopt(IPPROTO_TCP, TCP_INFO): struct tcp_info begins with the state, a byte.
+            return _socket.GetRawSocketOption(IpProtocolTcp, TcpInfo, info) >= 1 && info[0] == TcpStateClose;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    private const int IpProtocolTcp = 6;
+    private const int TcpInfo = 11;
+    private const byte TcpStateClose = 7;
+
     /// <summary>Whether bytes arrive straight from the socket (no TLS), so a copy loop may receive them itself.</summary>
     internal bool IsPlain => _stream is NetworkStream;
 
@@ -62,6 +95,7 @@ public sealed class TunnelSocket : IAsyncDisposable
     /// <summary>Half-closes: the peer reads end of stream, and can still send to us.</summary>
     public async ValueTask ShutdownSendAsync()
     {
+        Volatile.Write(ref _sendShutdown, true);
         if (_stream is SslStream tls)
         {
             // close_notify first, so the peer's TLS reads end cleanly rather than at a truncated record stream.

@@ -94,8 +94,12 @@ public sealed class Http2AbuseTests() : FaultFixture("grpc")
         await goodTunnel;
 
         Assert.That(last, Is.Null, "the broker drops the abusive connection (Kestrel sends no GOAWAY when its output queue overflows) rather than serving the whole burst; frames seen: " + Describe(seen));
-        var aborted = await Broker.Logs.WaitForAsync(e => e.Message.Contains("exceeded the output operations maximum queue size", StringComparison.Ordinal)).DefaultTimeout();
-        Assert.That(aborted.Level, Is.EqualTo(LogLevel.Critical), "Kestrel reports the dropped connection, at Critical");
+        // Kestrel usually says why it dropped the connection (its output queue overflowed, at Critical), but not on every
+        // run: one CI run saw the connection dropped with no such line. The drop itself is what matters, asserted above.
+        if (Broker.Logs.Entries.FirstOrDefault(e => e.Message.Contains("exceeded the output operations maximum queue size", StringComparison.Ordinal)) is { } aborted)
+        {
+            Assert.That(aborted.Level, Is.EqualTo(LogLevel.Critical), "Kestrel reports the dropped connection, at Critical");
+        }
         var served = Broker.Logs.Entries.Count(e => e.EventId.Name == "LeaseRejected" && e.Message.Contains($"127.0.0.1:{raw.LocalEndPoint.Port} refused", StringComparison.Ordinal));
         Assert.That(served, Is.LessThan(MaxServedResets), $"only a fraction of the {RapidResets} streams reached the broker's code before the connection was dropped");
         await EchoCheck.AssertRoundTripAsync(agent["echo"], GoodEcho, "a tunnel after the rapid-reset client carries every byte");
