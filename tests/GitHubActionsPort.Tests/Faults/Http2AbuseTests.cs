@@ -93,7 +93,9 @@ public sealed class Http2AbuseTests() : FaultFixture("grpc")
         var last = await reading.DefaultTimeout();
         await goodTunnel;
 
-        Assert.That(last, Is.Null, "the broker drops the abusive connection (Kestrel sends no GOAWAY when its output queue overflows) rather than serving the whole burst; frames seen: " + Describe(seen));
+        // Ended rather than served to the end (a PING ack after the whole burst): Kestrel drops the connection without a
+        // word when its output queue overflows, or sends GOAWAY first, whichever of its defences trips first that run.
+        Assert.That(last is null || last.Type == Http2FrameType.GoAway, Is.True, "the broker ends the abusive connection rather than serving the whole burst; frames seen: " + Describe(seen));
         // Kestrel usually says why it dropped the connection (its output queue overflowed, at Critical), but not on every
         // run: one CI run saw the connection dropped with no such line. The drop itself is what matters, asserted above.
         if (Broker.Logs.Entries.FirstOrDefault(e => e.Message.Contains("exceeded the output operations maximum queue size", StringComparison.Ordinal)) is { } aborted)
