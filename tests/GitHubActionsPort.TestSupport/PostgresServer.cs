@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 namespace GitHubActionsPort.TestSupport;
 
@@ -51,7 +49,8 @@ public sealed class PostgresServer : IAsyncDisposable
 
         var asPostgresUser = Environment.IsPrivilegedProcess;
         var root = Directory.CreateTempSubdirectory("ghaport-pg-").FullName;
-        var port = FreePort();
+        // PostgreSQL cannot listen on port 0 and report back.
+        var port = SocketIo.ReleasedLoopbackPort();
         var server = new PostgresServer(bin, root, asPostgresUser, port);
         try
         {
@@ -119,13 +118,5 @@ public sealed class PostgresServer : IAsyncDisposable
         {
             throw new InvalidOperationException($"{file} {string.Join(' ', args)} exited with {process.ExitCode}: {await error.ConfigureAwait(false)}{await output.ConfigureAwait(false)}");
         }
-    }
-
-    /// <summary>A port the OS just handed out. PostgreSQL cannot listen on port 0 and report back, so this is the closest.</summary>
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 }

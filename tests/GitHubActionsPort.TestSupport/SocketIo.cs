@@ -15,6 +15,27 @@ public static class SocketIo
         return socket;
     }
 
+    /// <summary>Both ends of one loopback TCP connection: the client that connected and the socket the listener accepted.</summary>
+    public static async Task<(Socket Client, Socket Accepted)> ConnectedPairAsync()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var client = await ConnectAsync((IPEndPoint)listener.LocalEndPoint!).ConfigureAwait(false);
+        return (client, await listener.AcceptAsync().DefaultTimeout().ConfigureAwait(false));
+    }
+
+    /// <summary>
+    /// A loopback port the OS just handed out and took back: nothing listens there (a connection is refused at once),
+    /// and for a program that cannot listen on port 0 and report back, it is the closest to a free one.
+    /// </summary>
+    public static int ReleasedLoopbackPort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
     public static async Task SendAllAsync(this Socket socket, ReadOnlyMemory<byte> data)
     {
         ArgumentNullException.ThrowIfNull(socket);

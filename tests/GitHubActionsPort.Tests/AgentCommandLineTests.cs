@@ -118,13 +118,7 @@ public sealed class AgentCommandLineTests : TunnelFixture
     public async Task BrokerUnreachable_ExitsWithBrokerUnreachable_Promptly()
     {
         // A port the OS handed out and that nothing listens on any more: connections to it are refused at once.
-        int port;
-        using (var gone = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
-        {
-            gone.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            gone.Listen();
-            port = ((IPEndPoint)gone.LocalEndPoint!).Port;
-        }
+        var port = SocketIo.ReleasedLoopbackPort();
 
         var token = Issuer.MintToken("ghaport");
         var started = Stopwatch.GetTimestamp();

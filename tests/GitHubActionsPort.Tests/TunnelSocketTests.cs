@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using GitHubActionsPort.Protocol.Tunnels;
 
@@ -14,7 +13,7 @@ public sealed class TunnelSocketTests
     public async Task ResetTakenBySend_EndOfStreamIsKnownForAReset()
     {
         Assume.That(OperatingSystem.IsLinux(), "the kernel behaviour and the check are Linux's");
-        var (near, far) = await ConnectedPairAsync();
+        var (near, far) = await SocketIo.ConnectedPairAsync();
         await using var socket = new TunnelSocket(near);
         far.LingerState = new LingerOption(true, 0);
         far.Dispose();
@@ -30,7 +29,7 @@ public sealed class TunnelSocketTests
     [Test]
     public async Task HalfClose_EndOfStreamIsClean_AndStaysCleanAfterOurOwnHalfClose()
     {
-        var (near, far) = await ConnectedPairAsync();
+        var (near, far) = await SocketIo.ConnectedPairAsync();
         using var peer = far;
         await using var socket = new TunnelSocket(near);
         far.Shutdown(SocketShutdown.Send);
@@ -42,17 +41,6 @@ public sealed class TunnelSocketTests
         await socket.ShutdownSendAsync();
         Assert.That(far.Receive(new byte[1]), Is.Zero);
         Assert.That(socket.EndWasReset(), Is.False, "both FINs exchanged is still a clean end");
-    }
-
-    private static async Task<(Socket Near, Socket Far)> ConnectedPairAsync()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var near = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        var accepting = listener.AcceptAsync();
-        await near.ConnectAsync(listener.LocalEndPoint!).DefaultTimeout();
-        return (near, await accepting.DefaultTimeout());
     }
 
     /// <summary>Waits (bounded) until what the peer did has reached the socket: it reads as ready.</summary>

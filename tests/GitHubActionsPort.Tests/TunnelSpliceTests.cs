@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Net;
 using System.Net.Sockets;
 using GitHubActionsPort.Protocol.Tunnels;
 using GitHubActionsPort.Protocol.V1;
@@ -18,11 +17,9 @@ public sealed class TunnelSpliceTests
     [SetUp]
     public async Task ConnectSocketPairAsync()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        _peer = await SocketIo.ConnectAsync((IPEndPoint)listener.LocalEndPoint!);
-        _socket = new TunnelSocket(await listener.AcceptAsync().DefaultTimeout());
+        var (peer, accepted) = await SocketIo.ConnectedPairAsync();
+        _peer = peer;
+        _socket = new TunnelSocket(accepted);
         _stream = new InMemoryFrameStream();
     }
 

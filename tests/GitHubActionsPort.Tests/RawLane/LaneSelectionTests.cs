@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using GitHubActionsPort.Agent.Cli;
 using GitHubActionsPort.Broker.DevIssuer;
@@ -65,7 +64,7 @@ public sealed class LaneSelectionTests
     [Test]
     public async Task Auto_RawLaneUnreachable_FallsBackToTheGrpcLane_AndSaysSo()
     {
-        var broker = await StartBrokerAsync(("Broker:Lanes:Raw:AdvertisedPort", ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var broker = await StartBrokerAsync(("Broker:Lanes:Raw:AdvertisedPort", SocketIo.ReleasedLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture)));
         await using var agent = await StartAgentAsync(broker, "auto");
 
         using var socket = await SocketIo.ConnectAsync(agent["echo"]);
@@ -80,7 +79,7 @@ public sealed class LaneSelectionTests
     [Test]
     public async Task RawOnly_RawLaneUnreachable_RefusesTheConnection_NamingTheCause()
     {
-        var broker = await StartBrokerAsync(("Broker:Lanes:Raw:AdvertisedPort", ClosedPort().ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var broker = await StartBrokerAsync(("Broker:Lanes:Raw:AdvertisedPort", SocketIo.ReleasedLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture)));
         await using var agent = await StartAgentAsync(broker, "raw");
 
         using var socket = await SocketIo.ConnectAsync(agent["echo"]);
@@ -172,14 +171,6 @@ public sealed class LaneSelectionTests
 
     private Task<AgentUnderTest> StartAgentAsync(BrokerUnderTest broker, string lane) =>
         AgentUnderTest.StartAsync(broker.Address, ["0:echo"], AgentUnderTest.GitHubEnvironment(_issuer), extraArgs: ["--lane", lane], echo: TestContext.Progress);
-
-    /// <summary>A loopback port nothing listens on: one the OS gave out and took back.</summary>
-    private static int ClosedPort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
-    }
 
     private static string PeerOf(string message) => message.Split(' ').First(w => w.StartsWith("ipv4:", StringComparison.Ordinal) || w.StartsWith("ipv6:", StringComparison.Ordinal));
 
