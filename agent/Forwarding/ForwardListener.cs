@@ -1,14 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
 using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Protocol.Tunnels;
 
 namespace GitHubActionsPort.Agent.Forwarding;
 
 /// <summary>A listening socket for one forward. Bound before the session opens, so a busy port fails fast.</summary>
 internal sealed partial class ForwardListener : IDisposable
 {
-    private static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromSeconds(1);
-
     private readonly Socket _socket;
 
     private ForwardListener(Socket socket, ForwardSpec forward)
@@ -57,46 +56,8 @@ internal sealed partial class ForwardListener : IDisposable
     /// accept that fails for want of resources (file descriptors, memory) is logged and retried after a pause, as
     /// Kestrel does, rather than silently ending the forward.
     /// </summary>
-    public async Task AcceptAsync(Action<Socket, ForwardSpec> handle, ILogger logger, TimeProvider time, CancellationToken cancellationToken)
-    {
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            Socket accepted;
-            try
-            {
-                accepted = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
-            {
-                // The client gave up between SYN and accept; nothing to serve.
-                continue;
-            }
-            catch (SocketException ex)
-            {
-                AcceptLog.AcceptFailed(logger, LocalEndPoint, ex.SocketErrorCode, ex);
-                try
-                {
-                    await Task.Delay(AcceptRetryDelay, time, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                continue;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-
-            handle(accepted, Forward);
-        }
-    }
+    public Task AcceptAsync(Action<Socket, ForwardSpec> handle, ILogger logger, TimeProvider time, CancellationToken cancellationToken) =>
+        AcceptLoop.RunAsync(_socket, accepted => handle(accepted, Forward), ex => AcceptLog.AcceptFailed(logger, LocalEndPoint, ex.SocketErrorCode, ex), time, cancellationToken);
 
     public void Dispose() => _socket.Dispose();
 

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Protocol.Tunnels;
 
 namespace GitHubActionsPort.Broker.RawLane;
 
@@ -18,8 +19,6 @@ internal sealed partial class RawLaneListener(
     RawLaneConnection connections,
     ILogger<RawLaneListener> logger) : IHostedService, IDisposable
 {
-    private static readonly TimeSpan AcceptRetryDelay = TimeSpan.FromSeconds(1);
-
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<Task, bool> _running = new();
     private Socket? _socket;
@@ -91,44 +90,17 @@ internal sealed partial class RawLaneListener(
     private async Task AcceptAsync(Socket listener)
     {
         var stopping = _stopping.Token;
-        while (!stopping.IsCancellationRequested)
+        await AcceptLoop.RunAsync(listener, Serve, ex => Log.AcceptFailed(logger, ex.SocketErrorCode, ex), TimeProvider.System, stopping).ConfigureAwait(false);
+
+        void Serve(Socket accepted)
         {
-            Socket accepted;
-            try
-            {
-                accepted = await listener.AcceptAsync(stopping).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionAborted)
-            {
-                continue;
-            }
-            catch (SocketException ex)
-            {
-                // Out of descriptors or memory: keep the lane, as Kestrel does, rather than let it die silently.
-                Log.AcceptFailed(logger, ex.SocketErrorCode, ex);
-                try
-                {
-                    await Task.Delay(AcceptRetryDelay, stopping).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-
-                continue;
-            }
-
             if (Interlocked.Increment(ref _open) > broker.Transport.MaxConnections)
             {
                 Interlocked.Decrement(ref _open);
                 Log.ConnectionLimitReached(logger, broker.Transport.MaxConnections);
                 accepted.LingerState = new LingerOption(true, 0);
                 accepted.Dispose();
-                continue;
+                return;
             }
 
             var serving = ServeAsync(accepted, stopping);
