@@ -106,16 +106,8 @@ internal sealed record AdminSettings
             return null;
         }
 
-        if (url.AbsolutePath != "/" || url.Query.Length > 0 || url.UserInfo.Length > 0)
+        if (!BrokerSettingsReader.IsListenUrl(key, url, errors))
         {
-            errors.Add($"{key}: '{text}' must be scheme, host and port only.");
-            return null;
-        }
-
-        var isIp = IPAddress.TryParse(url.Host.Trim('[', ']'), out _);
-        if (!isIp && !string.Equals(url.Host, "localhost", StringComparison.OrdinalIgnoreCase))
-        {
-            errors.Add($"{key}: '{text}': the host must be an IP address or localhost.");
             return null;
         }
 

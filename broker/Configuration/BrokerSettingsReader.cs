@@ -306,6 +306,28 @@ public static class BrokerSettingsReader
             ? [single]
             : section.GetChildren().Select(c => c.Value ?? string.Empty).ToList();
 
+    /// <summary>
+    /// Whether <paramref name="url"/> (the value of <paramref name="key"/>) can be listened on as it is: scheme, host and
+    /// port only, the host an IP address or localhost; if not, an error naming the key says why.
+    /// </summary>
+    internal static bool IsListenUrl(string key, Uri url, List<string> errors)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        if (url.AbsolutePath != "/" || url.Query.Length > 0 || url.UserInfo.Length > 0)
+        {
+            errors.Add($"{key}: '{url.OriginalString}' must be scheme, host and port only.");
+            return false;
+        }
+
+        if (!System.Net.IPAddress.TryParse(url.Host.Trim('[', ']'), out _) && !string.Equals(url.Host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            errors.Add($"{key}: '{url.OriginalString}': the host must be an IP address or localhost (0.0.0.0 listens on all addresses).");
+            return false;
+        }
+
+        return true;
+    }
+
     /// <summary>A true/false key; a bad value is an error naming the key, and the fallback stands in for it.</summary>
     internal static bool ReadBool(IConfigurationSection section, string name, bool fallback, List<string> errors)
     {

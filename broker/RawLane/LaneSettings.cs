@@ -119,15 +119,8 @@ internal sealed record LaneSettings
             return null;
         }
 
-        if (url.AbsolutePath != "/" || url.Query.Length > 0 || url.UserInfo.Length > 0)
+        if (!BrokerSettingsReader.IsListenUrl(key, url, errors))
         {
-            errors.Add($"{key}: '{text}' must be scheme, host and port only.");
-            return null;
-        }
-
-        if (!IPAddress.TryParse(url.Host.Trim('[', ']'), out _) && !string.Equals(url.Host, "localhost", StringComparison.OrdinalIgnoreCase))
-        {
-            errors.Add($"{key}: '{text}': the host must be an IP address to listen on (0.0.0.0 for all) or localhost.");
             return null;
         }
 
