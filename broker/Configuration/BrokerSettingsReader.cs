@@ -350,7 +350,13 @@ public static class BrokerSettingsReader
     {
         foreach (var child in section.GetChildren().Where(c => !known.Contains(c.Key, StringComparer.OrdinalIgnoreCase)))
         {
-            errors.Add($"{key ?? section.Path}:{child.Key}: unknown key (expected one of {string.Join(", ", known)}).");
+            var nearest = KeySuggestion.Nearest(child.Key, known);
+            errors.Add(nearest is null
+                ? $"{key ?? section.Path}:{child.Key}: unknown key (expected one of {string.Join(", ", known)})."
+                : $"{key ?? section.Path}:{child.Key}: unknown key; did you mean {nearest}?");
+
+            // Reading the key's values marks it as dealt with, so the check of the whole section (UnknownKeys) does not name it twice.
+            _ = child.AsEnumerable().Count();
         }
     }
 

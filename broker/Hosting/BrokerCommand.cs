@@ -97,7 +97,7 @@ public static class BrokerCommand
         }
         catch (InvalidDataException ex)
         {
-            await Console.Error.WriteLineAsync($"ghaport-broker: configuration file is not valid JSON: {ex.Message}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"ghaport-broker: configuration file is not valid JSON: {ex.Message} {JsonFileError.Describe(ex)}").ConfigureAwait(false);
             return ExitConfiguration;
         }
         catch (IOException ex) when (ex.InnerException is SocketException || ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))

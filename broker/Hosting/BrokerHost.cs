@@ -44,8 +44,24 @@ public static class BrokerHost
             builder.Configuration.AddInMemoryCollection(overrides);
         }
 
-        var settings = BrokerSettingsReader.Read(builder.Configuration);
-        var admin = AdminSettings.Read(builder.Configuration);
+        // Last of the sources: from here on every key looked up is recorded, and a key given that nothing looks up
+        // is an error (UnknownKeys) rather than a typo ignored in silence.
+        UnknownKeys.Track(builder.Configuration);
+
+        // Every section is read before an error stops start-up, so one attempt names every bad key, unknown ones too.
+        var errors = new List<string>();
+        var settings = ReadSection(errors, BrokerSettingsReader.Read, builder.Configuration);
+        var admin = ReadSection(errors, AdminSettings.Read, builder.Configuration);
+        ReadSection(errors, AuditServiceCollectionExtensions.ReadOptions, builder.Configuration);
+        ReadSection(errors, MetricsSettings.Read, builder.Configuration);
+        var tlsErrors = errors.Count;
+        var certificates = ReadSection(errors, CertificateSource.Load, builder.Configuration);
+        var tlsNamed = certificates is not null || errors.Count > tlsErrors;
+        var lanes = ReadSection(errors, c => LaneSettings.Read(c, tlsNamed), builder.Configuration);
+        if (errors.Count > 0)
+        {
+            throw new BrokerConfigurationException([.. errors, .. UnknownKeys.Find(builder.Configuration)]);
+        }
 
         builder.Logging.AddSimpleConsole(o =>
         {
@@ -65,7 +81,7 @@ public static class BrokerHost
         builder.Services.AddSystemd();
         builder.Services.AddWindowsService(o => o.ServiceName = "ghaport-broker");
 
-        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(settings!);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddIdTokenValidation();
         builder.Services.AddBrokerPolicy();
@@ -78,7 +94,7 @@ public static class BrokerHost
         builder.Services.AddSingleton<TargetDialer>();
         builder.Services.AddSingleton<TunnelAdmission>();
         builder.Services.AddSingleton<TunnelGate>();
-        builder.Services.AddBrokerAdmin(admin);
+        builder.Services.AddBrokerAdmin(admin!);
 
         builder.Services.AddGrpc(grpc =>
         {
@@ -87,13 +103,18 @@ public static class BrokerHost
             grpc.EnableDetailedErrors = false;
         });
 
-        var certificates = CertificateSource.Load(builder.Configuration);
         KestrelTlsExtensions.RequireCertificateForHttps(builder.Configuration["urls"], certificates);
-        AddDataLanes(builder.Services, LaneSettings.Read(builder.Configuration, certificates is not null), certificates);
-        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, settings.Transport, certificates));
+        AddDataLanes(builder.Services, lanes!, certificates);
+        builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, settings!.Transport, certificates));
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists())
         {
             builder.WebHost.UseUrls(DefaultUrl);
+        }
+
+        // Once everything above has looked up its keys: a section read below this line would find its keys unknown.
+        if (UnknownKeys.Find(builder.Configuration) is { Count: > 0 } unknown)
+        {
+            throw new BrokerConfigurationException(unknown);
         }
 
         var app = builder.Build();
@@ -147,6 +168,21 @@ public static class BrokerHost
         services.AddHostedService(sp => sp.GetRequiredService<RawLaneListener>());
     }
 
+    /// <summary>Reads one section; its errors join <paramref name="errors"/> instead of stopping the others being read.</summary>
+    private static T? ReadSection<T>(List<string> errors, Func<IConfiguration, T> read, IConfiguration configuration)
+        where T : class?
+    {
+        try
+        {
+            return read(configuration);
+        }
+        catch (BrokerConfigurationException ex)
+        {
+            errors.AddRange(ex.Errors);
+            return null;
+        }
+    }
+
     private static void AddConfigFiles(ConfigurationManager configuration, IReadOnlyList<string> files)
     {
         var sources = configuration.Sources;
@@ -158,7 +194,14 @@ public static class BrokerHost
             // keeps its last good contents rather than emptying it.
             var source = new WatchedJsonConfigurationSource { Path = Path.GetFullPath(file), Optional = false, ReloadOnChange = true };
             source.ResolveFileProvider();
-            sources.Insert(at++, source);
+            try
+            {
+                sources.Insert(at++, source);
+            }
+            catch (InvalidDataException ex)
+            {
+                throw new BrokerConfigurationException([$"{Path.GetFullPath(file)}: not valid JSON: {JsonFileError.Describe(ex)}"]);
+            }
         }
     }
 

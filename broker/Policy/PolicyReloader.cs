@@ -8,9 +8,11 @@ namespace GitHubActionsPort.Broker.Policy;
 /// <summary>
 /// Keeps the policy in step with the configuration file. On each change it re-reads the <c>Broker</c> section: a
 /// valid one puts its targets, rules and lease lengths in force at once (issuers and transport are wired into
-/// the running host, so a change to them waits for a restart, with a warning); an invalid one is rejected whole
-/// with an error, and the policy in force stays. After a swap every live lease is judged again and ended if the
-/// new policy would not grant it. Logs the risky rules of every policy it puts in force, the first included.
+/// the running host, so a change to them waits for a restart, with a warning); an invalid one, or one holding a
+/// key nothing reads (<see cref="UnknownKeys"/>), is rejected whole with an error, and the policy in force stays.
+/// A valid one that leaves no rule, or that would end every live lease, is applied with a warning saying so.
+/// After a swap every live lease is judged again and ended if the new policy would not grant it. Logs the risky
+/// rules of every policy it puts in force, the first included.
 /// </summary>
 internal sealed class PolicyReloader(
     IConfiguration configuration,
@@ -94,7 +96,7 @@ internal sealed class PolicyReloader(
         {
             if (file.LastError is { } error)
             {
-                PolicyLog.ConfigFileUnusable(logger, file.FilePath, "is not valid JSON: " + (error.InnerException ?? error).Message);
+                PolicyLog.ConfigFileUnusable(logger, file.FilePath, "is not valid JSON: " + JsonFileError.Describe(error));
                 return false;
             }
 
@@ -113,15 +115,23 @@ internal sealed class PolicyReloader(
         }
 
         _lastSeen = seen;
-        BrokerSettings next;
+        BrokerSettings? next = null;
+        var errors = new List<string>();
         try
         {
             next = BrokerSettingsReader.Read(configuration);
         }
         catch (BrokerConfigurationException ex)
         {
-            PolicyLog.PolicyReloadRejected(logger, string.Join(" | ", ex.Errors));
-            Record(applied: false, "kept the last good policy: " + string.Join(" | ", ex.Errors));
+            errors.AddRange(ex.Errors);
+        }
+
+        // A misspelt key is as bad here as at start-up: "Rule" for "Rules" would otherwise read as a policy of no rules.
+        errors.AddRange(UnknownKeys.Find(configuration));
+        if (next is null || errors.Count > 0)
+        {
+            PolicyLog.PolicyReloadRejected(logger, string.Join(" | ", errors));
+            Record(applied: false, "kept the last good policy: " + string.Join(" | ", errors));
             return false;
         }
 
@@ -136,8 +146,21 @@ internal sealed class PolicyReloader(
             PolicyLog.RestartRequired(logger, "Broker:Transport");
         }
 
-        store.Replace(running with { Targets = next.Targets, Rules = next.Rules, Leases = next.Leases });
+        var candidate = running with { Targets = next.Targets, Rules = next.Rules, Leases = next.Leases };
+        var (live, ending) = LeasesEndedBy(candidate);
+        store.Replace(candidate);
         PolicyLog.PolicyReloaded(logger, next.Rules.Count, next.Targets.Count);
+
+        // Valid, and applied as the file says, but rarely what was meant: said loudly, with what it costs.
+        if (next.Rules.Count == 0)
+        {
+            PolicyLog.PolicyReloadLeavesNoRule(logger, live);
+        }
+        else if (live > 0 && ending == live)
+        {
+            PolicyLog.PolicyReloadEndsEveryLease(logger, live);
+        }
+
         Record(applied: true, $"{next.Rules.Count} rules, {next.Targets.Count} targets");
         foreach (var risk in PolicyRisks.Of(next))
         {
@@ -145,6 +168,14 @@ internal sealed class PolicyReloader(
         }
 
         return true;
+    }
+
+    /// <summary>How many leases are live, and how many of them <paramref name="candidate"/> would not grant.</summary>
+    private (int Live, int Ending) LeasesEndedBy(BrokerSettings candidate)
+    {
+        var judge = new AccessPolicy(new PolicyStore(candidate));
+        var live = leases.Live.ToList();
+        return (live.Count, live.Count(lease => !judge.Decide(lease.Caller, lease.Targets, null).Allowed));
     }
 
     private void EndLeasesNoLongerPermitted()
@@ -183,7 +214,8 @@ internal sealed class PolicyReloader(
     private string Fingerprint()
     {
         var text = new StringBuilder();
-        foreach (var (key, value) in configuration.GetSection(BrokerSettingsReader.SectionName).AsEnumerable().OrderBy(p => p.Key, StringComparer.Ordinal))
+        // Listed without counting as looked up: the check for unknown keys must see only what the readers ask for.
+        foreach (var (key, value) in UnknownKeys.List(configuration).OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             text.Append(key).Append('=').Append(value).Append('\n');
         }

@@ -14,12 +14,13 @@ internal sealed record MetricsSettings(bool Enabled, Uri Url, IPAddress Address)
         ArgumentNullException.ThrowIfNull(configuration);
         var section = configuration.GetSection("Broker:Metrics");
         var enabledText = section["Enabled"];
+        // Both keys are looked up before either can fail, so a bad Enabled does not leave Url looking unknown.
+        var urlText = section["Url"] ?? DefaultUrl;
         if (enabledText is not null && !bool.TryParse(enabledText, out _))
         {
             throw new BrokerConfigurationException([$"Broker:Metrics:Enabled: '{enabledText}' is not true or false."]);
         }
 
-        var urlText = section["Url"] ?? DefaultUrl;
         if (!Uri.TryCreate(urlText, UriKind.Absolute, out var url) || url.Scheme != Uri.UriSchemeHttp || !IPAddress.TryParse(url.Host.Trim('[', ']'), out var address))
         {
             throw new BrokerConfigurationException([$"Broker:Metrics:Url: '{urlText}' is not http://IP:PORT (for example {DefaultUrl})."]);
