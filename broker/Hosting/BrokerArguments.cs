@@ -24,6 +24,7 @@ internal sealed record BrokerArguments(
         string? tokenFile = null;
         List<string>? explainTargets = null;
         var verify = true;
+        var explainDev = false;
         var start = 0;
         if (args.Length > 0 && !args[0].StartsWith('-'))
         {
@@ -46,7 +47,7 @@ internal sealed record BrokerArguments(
                 case "--config":
                     files.Add(value ?? throw new ArgumentException("--config needs a file"));
                     break;
-                case "--target" when mode == BrokerMode.Dev:
+                case "--target" when mode is BrokerMode.Dev or BrokerMode.PolicyExplain:
                     var text = value ?? throw new ArgumentException("--target needs NAME=HOST:PORT");
                     var eq = text.IndexOf('=', StringComparison.Ordinal);
                     if (eq <= 0)
@@ -69,6 +70,9 @@ internal sealed record BrokerArguments(
                     break;
                 case "--no-verify" when explain:
                     throw new ArgumentException("--no-verify takes no value");
+                case "--dev" when explain && args[i] == "--dev":
+                    explainDev = true;
+                    break;
                 case "--token" or "--targets" or "--no-verify":
                     throw new ArgumentException($"{name} belongs to 'ghaport-broker policy explain'");
                 default:
@@ -80,7 +84,12 @@ internal sealed record BrokerArguments(
         ExplainArguments? explainArguments = null;
         if (explain)
         {
-            explainArguments = new ExplainArguments(tokenFile ?? throw new ArgumentException("policy explain needs --token FILE (the id-token to judge; - reads it from standard input)"), explainTargets, verify);
+            if (targets.Count > 0 && !explainDev)
+            {
+                throw new ArgumentException("--target belongs to 'policy explain --dev' (the dev broker's targets); for a --config policy, define targets under Broker:Targets");
+            }
+
+            explainArguments = new ExplainArguments(tokenFile ?? throw new ArgumentException("policy explain needs --token FILE (the id-token to judge; - reads it from standard input)"), explainTargets, verify, explainDev);
         }
 
         return new BrokerArguments(mode, files, targets, rest.ToArray(), explainArguments);

@@ -23,6 +23,7 @@ public static class BrokerCommand
           ghaport-broker [run] [--config FILE] [--urls URL] [--Broker:Key=Value ...]
           ghaport-broker dev   [--config FILE] [--target NAME=HOST:PORT ...] [--urls URL]
           ghaport-broker policy explain --token FILE [--targets NAME,...] [--no-verify] [--config FILE ...]
+                                        [--dev [--target NAME=HOST:PORT ...]]
           ghaport-broker sessions list [--json] [--config FILE] [--admin-url URL] [--admin-token-file FILE]
           ghaport-broker sessions revoke (--lease ID | --claim NAME=PATTERN ...) [--block] [--reason TEXT] [...]
           ghaport-broker sessions unblock BLOCK-ID [...]
@@ -36,8 +37,10 @@ public static class BrokerCommand
                         from the configuration must name their Issuer, so dev tokens can never satisfy them.
         policy explain  Judge an id-token (read from FILE, or - for standard input; never printed) against the
                         policy, rule by rule, and print the lease it would get. The signature, audience and
-                        lifetime are checked against the issuer unless --no-verify. Exit 0 would grant,
-                        6 would deny, 5 the token fails verification, 2 bad command line or configuration.
+                        lifetime are checked against the issuer unless --no-verify. With --dev (and the same
+                        --target flags), the policy is the one 'ghaport-broker dev' runs, its development issuer
+                        the token's. Exit 0 would grant, 6 would deny, 5 the token fails verification, 2 bad
+                        command line or configuration.
         sessions        Ask the running broker's admin endpoint (Broker:Admin:Url, default http://127.0.0.1:8471,
                         with the credential in Broker:Admin:TokenFile, default admin-token beside the lease signing
                         key): list live leases and blocks; revoke one lease, or every lease whose claims match all
@@ -116,7 +119,7 @@ public static class BrokerCommand
             if (parsed.Dev)
             {
                 devIssuer = await DevIssuer.DevIssuer.StartAsync().ConfigureAwait(false);
-                AddDevConfiguration(overrides, devIssuer, parsed.DevTargets);
+                overrides = DevConfiguration.Overrides(devIssuer.Issuer, parsed.DevTargets);
             }
 
             var app = BrokerHost.Build(parsed.HostArgs, parsed.ConfigFiles, overrides);
@@ -165,29 +168,6 @@ public static class BrokerCommand
             {
                 await devIssuer.DisposeAsync().ConfigureAwait(false);
             }
-        }
-    }
-
-    private static void AddDevConfiguration(Dictionary<string, string?> overrides, DevIssuer.DevIssuer issuer, IReadOnlyList<KeyValuePair<string, string>> targets)
-    {
-        overrides["Broker:Issuers:dev:Issuer"] = issuer.Issuer;
-        overrides["Broker:Issuers:dev:Audiences:0"] = "ghaport";
-
-        // A rule of the configuration without an Issuer would judge every issuer's tokens, the dev issuer's too:
-        // anyone on this host could then mint a token that satisfies a production rule.
-        overrides["Broker:RequireRuleIssuers"] = "true";
-        if (targets.Count == 0)
-        {
-            return;
-        }
-
-        overrides["Broker:Rules:dev:Name"] = "dev";
-        overrides["Broker:Rules:dev:Issuer"] = issuer.Issuer;
-        overrides["Broker:Rules:dev:Claims:repository"] = "acme/app";
-        for (var i = 0; i < targets.Count; i++)
-        {
-            overrides[$"Broker:Targets:{targets[i].Key}"] = targets[i].Value;
-            overrides[$"Broker:Rules:dev:Targets:{i}"] = targets[i].Key;
         }
     }
 }

@@ -4,4 +4,5 @@ namespace GitHubActionsPort.Broker.Hosting;
 /// <param name="TokenFile">File holding the id-token, or <c>-</c> for standard input.</param>
 /// <param name="Targets">Targets to decide for (<c>--targets a,b</c>); null for every target a matching rule opens.</param>
 /// <param name="Verify">Check signature, audience and lifetime against the issuer (false with <c>--no-verify</c>).</param>
-internal sealed record ExplainArguments(string TokenFile, IReadOnlyList<string>? Targets, bool Verify);
+/// <param name="Dev">Judge against the policy of <c>ghaport-broker dev</c> (<c>--dev</c>, with its <c>--target</c> flags).</param>
+internal sealed record ExplainArguments(string TokenFile, IReadOnlyList<string>? Targets, bool Verify, bool Dev = false);

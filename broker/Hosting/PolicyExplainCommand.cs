@@ -45,8 +45,32 @@ internal static class PolicyExplainCommand
             return BrokerCommand.ExitConfiguration;
         }
 
+        Dictionary<string, string?>? overrides = null;
+        if (explain.Dev)
+        {
+            // The dev broker trusts its development issuer, at a loopback port chosen as it started: the token names it.
+            string issuer;
+            try
+            {
+                issuer = ReadUnverified(token).Issuer;
+            }
+            catch (TokenRejectedException ex)
+            {
+                await error.WriteLineAsync($"ghaport-broker: the id-token fails verification: {ex.Message}").ConfigureAwait(false);
+                return BrokerCommand.ExitTokenInvalid;
+            }
+
+            if (!DevConfiguration.IsDevIssuer(issuer))
+            {
+                await error.WriteLineAsync($"ghaport-broker: --dev: the id-token's issuer '{PolicyExplanation.Escape(issuer)}' is not a development issuer (those serve plain HTTP on loopback)").ConfigureAwait(false);
+                return BrokerCommand.ExitTokenInvalid;
+            }
+
+            overrides = DevConfiguration.Overrides(issuer, arguments.DevTargets);
+        }
+
         // The broker's own host, built but never started: the same configuration sources, validation and validator.
-        var app = BrokerHost.Build(arguments.HostArgs, arguments.ConfigFiles, logging: logging => logging.ClearProviders());
+        var app = BrokerHost.Build(arguments.HostArgs, arguments.ConfigFiles, overrides, logging: logging => logging.ClearProviders());
         await using (app.ConfigureAwait(false))
         {
             var settings = app.Services.GetRequiredService<BrokerSettings>();

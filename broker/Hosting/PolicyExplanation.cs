@@ -128,7 +128,7 @@ internal sealed class PolicyExplanation(BrokerSettings settings, CallerIdentity 
     private static string Quote(string? value) => value is null ? "(missing, or not a string)" : "\"" + Escape(value) + "\"";
 
     /// <summary>Keeps a hostile value from moving the cursor, recolouring the terminal or reordering text.</summary>
-    private static string Escape(string value)
+    internal static string Escape(string value)
     {
         var text = new StringBuilder();
         foreach (var c in value.Length > MaxValueLength ? value[..MaxValueLength] : value)

@@ -1,5 +1,10 @@
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Broker.Hosting;
+using GitHubActionsPort.Broker.Policy;
+using GitHubActionsPort.Broker.RawLane;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GitHubActionsPort.Tests;
 
@@ -395,6 +400,158 @@ public sealed class BrokerConfigurationTests
         Assert.That(exitCode, Is.Zero, broker.Describe());
     }
 
+    [Test]
+    public void UnknownKey_Rule_IsErrorSuggestingRules()
+    {
+        // "Rule" for "Rules" used to read as a valid policy of no rules: every session denied, and nothing said why.
+        var configuration = Renamed(ValidConfiguration(), "Broker:Rules:", "Broker:Rule:");
+
+        var error = Assert.Throws<BrokerConfigurationException>(() => Build(JsonFile(configuration)));
+
+        Assert.That(error!.Errors, Is.EqualTo(new List<string> { "Broker:Rule: not a known key; did you mean Broker:Rules?" }), "one error for the whole misnamed section, not one per key inside it");
+    }
+
+    [Test]
+    public void Transport_ConectTimeout_SuggestsConnectTimeout()
+    {
+        var configuration = ValidConfiguration();
+        configuration["Broker:Transport:ConectTimeout"] = "00:00:05";
+
+        var error = Assert.Throws<BrokerConfigurationException>(() => Build(JsonFile(configuration)));
+
+        Assert.That(error!.Errors, Is.EqualTo(new List<string> { "Broker:Transport:ConectTimeout: not a known key; did you mean Broker:Transport:ConnectTimeout?" }));
+    }
+
+    [TestCase("Broker:Lease:DefaultTtl", "00:10:00", "Broker:Lease: not a known key; did you mean Broker:Leases?")]
+    [TestCase("Broker:Issuers:0:Audience:0", "ghaport", "Broker:Issuers:0:Audience: not a known key; did you mean Broker:Issuers:0:Audiences?")]
+    [TestCase("Broker:Audit:Pth", "audit.jsonl", "Broker:Audit:Pth: not a known key; did you mean Broker:Audit:Path?")]
+    [TestCase("Broker:Lanes:Raw:Urls", "http://127.0.0.1:0", "Broker:Lanes:Raw:Urls: not a known key; did you mean Broker:Lanes:Raw:Url?")]
+    [TestCase("Broker:Tls:CertPath", "broker.crt", "Broker:Tls:CertPath: not a known key (Broker:Tls takes CertificatePath, KeyPath, PfxPassword, PfxPath).")]
+    public void UnknownKey_InAnySection_IsError_NamingIt(string key, string value, string expected)
+    {
+        var configuration = ValidConfiguration();
+        configuration[key] = value;
+
+        var error = Assert.Throws<BrokerConfigurationException>(() => Build(JsonFile(configuration)));
+
+        Assert.That(error!.Errors, Is.EqualTo(new List<string> { expected }));
+    }
+
+    [Test]
+    public void UnknownKey_WithNothingNear_ListsTheKnownKeysBesideIt()
+    {
+        var configuration = ValidConfiguration();
+        configuration["Broker:Colour"] = "blue";
+
+        var error = Assert.Throws<BrokerConfigurationException>(() => Build(JsonFile(configuration)));
+
+        Assert.That(error!.Errors, Has.Count.EqualTo(1));
+        Assert.That(error.Errors[0], Does.StartWith("Broker:Colour: not a known key (Broker takes Admin, Audit, Issuers, ").And.Contains(" Rules, Targets, Tls, Transport"));
+    }
+
+    [Test]
+    public void UnknownKey_IsNamedAlongsideTheOtherErrors()
+    {
+        var configuration = Renamed(ValidConfiguration(), "Broker:Issuers:", "Broker:Issuer:");
+
+        var error = Assert.Throws<BrokerConfigurationException>(() => Build(JsonFile(configuration)));
+
+        Assert.That(error!.Errors, Has.Some.StartsWith("Broker:Issuers: at least one issuer is required"));
+        Assert.That(error.Errors, Has.Some.EqualTo("Broker:Issuer: not a known key; did you mean Broker:Issuers?"));
+    }
+
+    [Test]
+    public void KnownKeysOfEverySection_AnyCase_AndOtherSections_AreAccepted()
+    {
+        var configuration = ValidConfiguration();
+        configuration["broker:leases:signingkeypath"] = Path.Combine(Path.GetTempPath(), "ghaport-unused-" + Guid.NewGuid().ToString("N") + ".pem");
+        configuration["Broker:Admin:Enabled"] = "false";
+        configuration["Broker:Audit:MaxFileBytes"] = "1048576";
+        configuration["Broker:Metrics:Enabled"] = "false";
+        configuration["Broker:Lanes:Raw:Enabled"] = "false";
+        configuration["Broker:Transport:SessionTimeout"] = "00:00:20";
+        configuration["Broker:Targets:cache:Address"] = "cache.internal:6379";
+        configuration["Broker:Targets:cache:AllowPrivateAddresses"] = "true";
+        configuration["Broker:Rules:0:NotClaims:actor"] = "dependabot[bot]";
+        configuration["Broker:Rules:1:Name"] = "empty-lists";
+        configuration["Broker:Rules:1:Targets:0"] = "cache";
+        configuration["Broker:Rules:1:Claims:repository_id"] = "1";
+        configuration["Logging:LogLevel:Defualt"] = "Warning";
+        configuration["AllowedHosts"] = "*";
+
+        using var app = Build(JsonFile(configuration));
+
+        Assert.That(app.Services.GetRequiredService<BrokerSettings>().Rules, Has.Count.EqualTo(2));
+    }
+
+    [Test]
+    public async Task UnknownKey_FromEnvironmentAndCommandLine_IsError()
+    {
+        var file = JsonFile(ValidConfiguration());
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(
+            ["--config", file, "--urls", "http://127.0.0.1:0", "--Broker:Lease:DefaultTtl=00:10:00", "--broker:leases:maxttl=03:00:00"],
+            new Dictionary<string, string?> { ["Broker__Transport__ConectTimeout"] = "00:00:05", ["Logging__LogLevel__Default"] = "Information" });
+
+        Assert.That(exitCode, Is.EqualTo(2), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Lease: not a known key; did you mean Broker:Leases?"), "from the command line");
+        Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Transport:ConectTimeout: not a known key; did you mean Broker:Transport:ConnectTimeout?"), "from the environment");
+        Assert.That(broker.Error.Lines, Has.None.Contains("maxttl").IgnoreCase, "keys are matched case-insensitively");
+        Assert.That(broker.Error.Lines, Has.None.Contains("Logging"), "other sections are not the broker's");
+        Assert.That(broker.Error.Lines, Has.None.Contains("   at "), "no stack trace");
+    }
+
+    [Test]
+    public async Task BadJson_NamesLineAndColumn()
+    {
+        var text = "{\n  \"Broker\": {\n    \"Targets\": { \"db\": \"db.internal:5432\",, }\n  }\n}\n";
+        var column = text.Split('\n')[2].IndexOf(",,", StringComparison.Ordinal) + 2;
+        var file = TempFile(text);
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["--config", file, "--urls", "http://127.0.0.1:0"]);
+
+        Assert.That(exitCode, Is.EqualTo(2), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains(file).And.Contains("not valid JSON").And.Contains($"line 3, column {column}:"));
+        Assert.That(broker.Error.Lines, Has.None.Contains("   at "), "no stack trace");
+    }
+
+    [Test]
+    public void ExampleConfig_ServesHttps_BindsIds_AndRaisesNoPolicyWarning()
+    {
+        var example = Path.Combine(TestContext.CurrentContext.TestDirectory, "deploy", "broker.example.json");
+        var folder = Directory.CreateTempSubdirectory("ghaport-example-");
+        try
+        {
+            // The example's certificate paths are the deployment's; a test certificate stands in for them.
+            using var ca = TestCertificates.CreateCa("example CA");
+            using var certificate = TestCertificates.IssueServerCertificate(ca);
+            var (pem, key) = TestCertificates.ToPem(certificate);
+            var certificatePath = Path.Combine(folder.FullName, "broker.crt");
+            var keyPath = Path.Combine(folder.FullName, "broker.key");
+            File.WriteAllText(certificatePath, pem);
+            File.WriteAllText(keyPath, key);
+
+            using var app = BrokerHost.Build([], [example], new Dictionary<string, string?>
+            {
+                ["Broker:Tls:CertificatePath"] = certificatePath,
+                ["Broker:Tls:KeyPath"] = keyPath,
+                ["Broker:Audit:Path"] = BrokerUnderTest.TempAuditPath(),
+            });
+
+            var settings = app.Services.GetRequiredService<BrokerSettings>();
+            Assert.That(settings.Rules, Is.Not.Empty);
+            Assert.That(PolicyRisks.Of(settings), Is.Empty);
+            Assert.That(settings.Rules.SelectMany(r => r.Claims.Keys), Has.None.EqualTo("repository").And.None.EqualTo("repository_owner"), "names pass to whoever holds them next; the policy guide binds ids");
+            var endpoints = app.Configuration.GetSection("Kestrel:Endpoints").GetChildren().Select(e => e["Url"]).ToList();
+            Assert.That(endpoints, Is.Not.Empty.And.All.StartsWith("https://"));
+            Assert.That(app.Services.GetRequiredService<LaneSettings>().RawUsesTls, Is.True);
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
+
     private static BrokerSettings Read(Dictionary<string, string?> configuration) =>
         BrokerSettingsReader.Read(new ConfigurationBuilder().AddInMemoryCollection(configuration).Build());
 
@@ -420,6 +577,19 @@ public sealed class BrokerConfigurationTests
         ["Broker:Transport:ConnectTimeout"] = "00:00:03",
         ["Broker:Transport:StreamWindowSize"] = "1048576",
     };
+
+    /// <summary>The broker's own host, built from <paramref name="file"/> as start-up builds it, never started.</summary>
+    private static WebApplication Build(string file) =>
+        BrokerHost.Build(["--urls", "http://127.0.0.1:0"], [file], new Dictionary<string, string?>
+        {
+            ["Broker:Admin:Url"] = "http://127.0.0.1:0",
+            ["Broker:Audit:Path"] = BrokerUnderTest.TempAuditPath(),
+            ["Broker:Metrics:Url"] = "http://127.0.0.1:0",
+        });
+
+    /// <summary>The configuration with every key under <paramref name="from"/> moved under <paramref name="to"/>.</summary>
+    private static Dictionary<string, string?> Renamed(Dictionary<string, string?> configuration, string from, string to) =>
+        configuration.ToDictionary(e => e.Key.StartsWith(from, StringComparison.Ordinal) ? to + e.Key[from.Length..] : e.Key, e => e.Value);
 
     private static void RemoveUnder(Dictionary<string, string?> configuration, string prefix)
     {
