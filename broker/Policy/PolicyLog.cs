@@ -33,7 +33,7 @@ internal static partial class PolicyLog
     [LoggerMessage(116, LogLevel.Warning, "A policy reload was not recorded in the audit trail: {Reason}", EventName = "PolicyReloadNotAudited")]
     public static partial void PolicyReloadNotAudited(ILogger logger, string reason);
 
-    [LoggerMessage(117, LogLevel.Warning, "Policy reload leaves no rule: every new session will be denied, and {Leases} live leases will end", EventName = "PolicyReloadLeavesNoRule")]
+    [LoggerMessage(117, LogLevel.Warning, "Policy reload leaves no rule: every new session will be denied, and every live lease ({Leases}) will end", EventName = "PolicyReloadLeavesNoRule")]
     public static partial void PolicyReloadLeavesNoRule(ILogger logger, int leases);
 
     [LoggerMessage(118, LogLevel.Warning, "Policy reload ends every live lease: the new policy grants none of the {Leases} live leases", EventName = "PolicyReloadEndsEveryLease")]

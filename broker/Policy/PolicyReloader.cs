@@ -149,7 +149,6 @@ internal sealed class PolicyReloader(
         var candidate = running with { Targets = next.Targets, Rules = next.Rules, Leases = next.Leases };
         var (live, ending) = LeasesEndedBy(candidate);
         store.Replace(candidate);
-        PolicyLog.PolicyReloaded(logger, next.Rules.Count, next.Targets.Count);
 
         // Valid, and applied as the file says, but rarely what was meant: said loudly, with what it costs.
         if (next.Rules.Count == 0)
@@ -161,6 +160,7 @@ internal sealed class PolicyReloader(
             PolicyLog.PolicyReloadEndsEveryLease(logger, live);
         }
 
+        PolicyLog.PolicyReloaded(logger, next.Rules.Count, next.Targets.Count);
         Record(applied: true, $"{next.Rules.Count} rules, {next.Targets.Count} targets");
         foreach (var risk in PolicyRisks.Of(next))
         {

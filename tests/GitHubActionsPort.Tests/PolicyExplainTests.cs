@@ -195,6 +195,55 @@ public sealed class PolicyExplainTests
         Assert.That(broker.Error.Lines, Has.Some.Contains("'Bad_Name'"));
     }
 
+    [Test]
+    public async Task Dev_JudgesAgainstTheDevBrokersOwnPolicy_WithItsTargets_ExitsZero()
+    {
+        // The dev broker's issuer lives at a port of its own choosing, and its rule exists only in its memory.
+        await using var devIssuer = await GitHubActionsPort.Broker.DevIssuer.DevIssuer.StartAsync().DefaultTimeout();
+        var token = devIssuer.MintToken("ghaport");
+
+        var (exit, broker) = await ExplainAsync(token, "--dev", "--target", "echo=127.0.0.1:9", "--targets", "echo", "--config", _config);
+
+        Assert.That(exit, Is.Zero, broker.Describe());
+        var output = broker.Output.Lines;
+        Assert.That(output, Has.Some.StartsWith("verified  signature"));
+        Assert.That(output, Has.Some.EqualTo("rule dev (Broker:Rules:dev): MATCHES"));
+        Assert.That(output, Has.Some.EqualTo("rule deploy (Broker:Rules:0): does not match"), "the --config rules are judged too, as the dev broker judges them");
+        Assert.That(output, Has.Some.EqualTo("decision for echo: GRANTED by dev"));
+        AssertTokenNotPrinted(broker, token);
+    }
+
+    [Test]
+    public async Task Dev_WithoutItsTarget_DeniesAsTheDevBrokerWould_ExitsSix()
+    {
+        await using var devIssuer = await GitHubActionsPort.Broker.DevIssuer.DevIssuer.StartAsync().DefaultTimeout();
+
+        var (exit, broker) = await ExplainAsync(devIssuer.MintToken("ghaport"), "--dev", "--targets", "db", "--config", _config);
+
+        Assert.That(exit, Is.EqualTo(6), broker.Describe());
+        Assert.That(broker.Output.Lines, Has.Some.EqualTo("decision for db: DENIED"));
+    }
+
+    [Test]
+    public async Task Dev_TokenOfAnIssuerOffLoopback_ExitsFive_SayingSo()
+    {
+        var token = Sign(ForgeIssuer.GitHubPayload("https://token.actions.githubusercontent.com", "ghaport"));
+
+        var (exit, broker) = await ExplainAsync(token, "--dev", "--no-verify", "--target", "echo=127.0.0.1:9");
+
+        Assert.That(exit, Is.EqualTo(5), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("--dev").And.Contains("not a development issuer"));
+    }
+
+    [Test]
+    public async Task TargetFlag_WithoutDev_IsAUsageError_ExitsTwo()
+    {
+        var (exit, broker) = await ExplainAsync(Sign(_issuer.Payload()), "--target", "echo=127.0.0.1:9", "--config", _config);
+
+        Assert.That(exit, Is.EqualTo(2), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Some.Contains("--target").And.Contains("--dev"));
+    }
+
     private static Dictionary<string, string?> Configuration(string issuer) => new()
     {
         ["Broker:Issuers:0:Issuer"] = issuer,

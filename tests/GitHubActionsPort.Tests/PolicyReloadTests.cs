@@ -136,6 +136,87 @@ public sealed class PolicyReloadTests
         Assert.That(broker.Logs.Errors, Is.Empty);
     }
 
+    [Test]
+    public async Task Reload_WithUnknownKey_KeepsOldPolicy_LogsError()
+    {
+        await using var broker = await ConfigFileBroker.StartAsync(Configuration());
+        await using var agent = await StartAgentAsync(broker);
+        using var client = await SocketIo.ConnectAsync(agent["echo"]);
+        await AssertEchoesAsync(client);
+
+        // "Rule" for "Rules": once read as a valid policy of no rules, which ended every live lease.
+        var misnamed = Configuration().ToDictionary(
+            e => e.Key.StartsWith("Broker:Rules:", StringComparison.Ordinal) ? "Broker:Rule:" + e.Key["Broker:Rules:".Length..] : e.Key, e => e.Value);
+        var rejected = await broker.RewriteAsync(misnamed, e => e.Level >= LogLevel.Error || e.EventId.Name is "PolicyReloaded" or "LeaseEndedByPolicy");
+
+        Assert.That(rejected.EventId.Name, Is.EqualTo("PolicyReloadRejected"), rejected.Message);
+        Assert.That(rejected.Message, Does.Contain("Broker:Rule: not a known key; did you mean Broker:Rules?").And.Contain("policy in force stays"));
+        await AssertEchoesAsync(client);
+        await using (var second = await StartAgentAsync(broker))
+        {
+            using var secondClient = await SocketIo.ConnectAsync(second["echo"]);
+            await AssertEchoesAsync(secondClient);
+        }
+
+        var typo = Configuration();
+        typo["Broker:Transport:ConectTimeout"] = "00:00:05";
+        var rejectedTypo = await broker.RewriteAsync(typo, e => e.Level >= LogLevel.Error || e.EventId.Name == "PolicyReloaded");
+        Assert.That(rejectedTypo.Message, Does.Contain("Broker:Transport:ConectTimeout: not a known key; did you mean Broker:Transport:ConnectTimeout?"));
+        await AssertEchoesAsync(client);
+        Assert.That(broker.Logs.Entries.Where(e => e.EventId.Name is "PolicyReloaded" or "LeaseEndedByPolicy"), Is.Empty);
+    }
+
+    [Test]
+    public async Task Reload_LeavingNoRule_LogsWarning()
+    {
+        await using var broker = await ConfigFileBroker.StartAsync(Configuration());
+        await using var agent = await StartAgentAsync(broker);
+        using var client = await SocketIo.ConnectAsync(agent["echo"]);
+        await AssertEchoesAsync(client);
+
+        var noRules = Configuration().Where(e => !e.Key.StartsWith("Broker:Rules:", StringComparison.Ordinal)).ToDictionary();
+        var warning = await broker.RewriteAsync(noRules, e => e.EventId.Name == "PolicyReloadLeavesNoRule");
+
+        Assert.That(warning.Level, Is.EqualTo(LogLevel.Warning));
+        Assert.That(warning.Message, Does.Contain("leaves no rule").And.Contain("every live lease (1) will end"));
+        Assert.That((await client.ReadUntilClosedAsync().DefaultTimeout()).WasReset, Is.True, "a valid policy is applied as written, warning or not");
+        Assert.That(broker.Logs.Errors, Is.Empty);
+    }
+
+    [Test]
+    public async Task Reload_EndingEveryLiveLease_LogsWarning()
+    {
+        await using var broker = await ConfigFileBroker.StartAsync(Configuration());
+        await using var agent = await StartAgentAsync(broker);
+        using var client = await SocketIo.ConnectAsync(agent["echo"]);
+        await AssertEchoesAsync(client);
+
+        var withoutAppRule = Configuration();
+        RemoveRule(withoutAppRule, 0);
+        var warning = await broker.RewriteAsync(withoutAppRule, e => e.EventId.Name == "PolicyReloadEndsEveryLease");
+
+        Assert.That(warning.Level, Is.EqualTo(LogLevel.Warning));
+        Assert.That(warning.Message, Does.Contain("none of the 1 live leases"));
+        Assert.That(broker.Logs.Entries.Where(e => e.EventId.Name == "PolicyReloadLeavesNoRule"), Is.Empty, "one rule is left");
+        Assert.That((await client.ReadUntilClosedAsync().DefaultTimeout()).WasReset, Is.True);
+    }
+
+    [Test]
+    public async Task Reload_KeepingSomeLeases_DoesNotWarn()
+    {
+        await using var broker = await ConfigFileBroker.StartAsync(Configuration());
+        await using var agent = await StartAgentAsync(broker);
+        using var client = await SocketIo.ConnectAsync(agent["echo"]);
+        await AssertEchoesAsync(client);
+
+        var withoutOtherRule = Configuration();
+        RemoveRule(withoutOtherRule, 1);
+        await broker.RewriteAsync(withoutOtherRule, e => e.EventId.Name == "PolicyReloaded");
+
+        await AssertEchoesAsync(client);
+        Assert.That(broker.Logs.Entries.Where(e => e.EventId.Name is "PolicyReloadLeavesNoRule" or "PolicyReloadEndsEveryLease"), Is.Empty);
+    }
+
     private Dictionary<string, string?> Configuration() => new()
     {
         ["Broker:Issuers:0:Issuer"] = _issuer.Issuer,
