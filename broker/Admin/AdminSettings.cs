@@ -54,6 +54,7 @@ internal sealed record AdminSettings
         var url = ReadUrl(section["Url"], allowRemote, errors);
 
         var configuredFile = section["TokenFile"];
+        var signingKey = configuration["Broker:Leases:SigningKeyPath"];
         string tokenFile;
         if (configuredFile is not null && string.IsNullOrWhiteSpace(configuredFile))
         {
@@ -62,7 +63,7 @@ internal sealed record AdminSettings
         }
         else
         {
-            var keyPath = configuration["Broker:Leases:SigningKeyPath"] is { Length: > 0 } key ? Path.GetFullPath(key) : LeaseSigningKey.DefaultPath;
+            var keyPath = signingKey is { Length: > 0 } key ? Path.GetFullPath(key) : LeaseSigningKey.DefaultPath;
             tokenFile = configuredFile is null
                 ? Path.Combine(Path.GetDirectoryName(keyPath)!, DefaultTokenFileName)
                 : Path.GetFullPath(configuredFile);

@@ -55,18 +55,21 @@ public static class BrokerSettingsReader
             if (string.IsNullOrWhiteSpace(issuer))
             {
                 errors.Add($"{key}:Issuer: required (the exact 'iss' of the tokens to accept).");
+                Skip(child);
                 continue;
             }
 
             if (!Uri.TryCreate(issuer, UriKind.Absolute, out var uri) || !string.IsNullOrEmpty(uri.Query) || !string.IsNullOrEmpty(uri.Fragment))
             {
                 errors.Add($"{key}:Issuer: '{issuer}' is not an absolute URL without query or fragment.");
+                Skip(child);
                 continue;
             }
 
             if (!IsHttpsOrLoopbackHttp(uri))
             {
                 errors.Add($"{key}:Issuer: '{issuer}' must use https (plain http is accepted only for a loopback issuer).");
+                Skip(child);
                 continue;
             }
 
@@ -107,6 +110,7 @@ public static class BrokerSettingsReader
             if (!TargetName.IsValid(child.Key))
             {
                 errors.Add($"{key}: '{child.Key}' is not a valid target name ({TargetName.Rule}).");
+                Skip(child);
                 continue;
             }
 
@@ -355,10 +359,15 @@ public static class BrokerSettingsReader
                 ? $"{key ?? section.Path}:{child.Key}: unknown key (expected one of {string.Join(", ", known)})."
                 : $"{key ?? section.Path}:{child.Key}: unknown key; did you mean {nearest}?");
 
-            // Reading the key's values marks it as dealt with, so the check of the whole section (UnknownKeys) does not name it twice.
-            _ = child.AsEnumerable().Count();
+            Skip(child);
         }
     }
+
+    /// <summary>
+    /// Marks an entry already reported as wrong as looked up, every key under it included, so the check for keys
+    /// nothing reads (<see cref="UnknownKeys"/>) does not also call them unknown.
+    /// </summary>
+    private static void Skip(IConfigurationSection entry) => _ = entry.AsEnumerable().Count();
 
     /// <summary>A positive duration of at most 30 days; a bad value is an error naming the key, and the fallback stands in for it.</summary>
     internal static TimeSpan? ReadDuration(IConfigurationSection section, string name, TimeSpan? fallback, List<string> errors)

@@ -461,6 +461,26 @@ public sealed class BrokerConfigurationTests
     }
 
     [Test]
+    public void EntryReportedAsWrong_IsNotAlsoCalledUnknown()
+    {
+        var configuration = ValidConfiguration();
+        configuration["Broker:Issuers:1:Issuer"] = "issuer.example";
+        configuration["Broker:Issuers:1:Audiences:0"] = "ghaport";
+        configuration["Broker:Targets:Prod_DB"] = "db.internal:5432";
+        configuration["Broker:Rules:0:NotClaim:ref"] = "refs/heads/wip/**";
+        configuration["Broker:Admin:TokenFile"] = " ";
+        configuration["Broker:Leases:SigningKeyPath"] = "lease-signing-key.pem";
+
+        var error = Assert.Throws<BrokerConfigurationException>(() => Build(JsonFile(configuration)));
+
+        Assert.That(error!.Errors, Has.Some.StartsWith("Broker:Issuers:1:Issuer:"));
+        Assert.That(error.Errors, Has.Some.StartsWith("Broker:Targets:Prod_DB:"));
+        Assert.That(error.Errors, Has.Some.StartsWith("Broker:Rules:0 (deploy-db):NotClaim: unknown key; did you mean NotClaims?"));
+        Assert.That(error.Errors, Has.Some.StartsWith("Broker:Admin:TokenFile:"));
+        Assert.That(error.Errors, Has.None.Contains("not a known key"), "each is named once, by what is wrong with it");
+    }
+
+    [Test]
     public void KnownKeysOfEverySection_AnyCase_AndOtherSections_AreAccepted()
     {
         var configuration = ValidConfiguration();
