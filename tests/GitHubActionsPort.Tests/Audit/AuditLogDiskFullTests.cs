@@ -1,0 +1,78 @@
+using GitHubActionsPort.Broker.Audit;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace GitHubActionsPort.Tests.Audit;
+
+/// <summary>
+/// The audit writer on a real full disk (a small tmpfs): every record either reaches the disk or fails its writer
+/// promptly, the writer outlives the failure, and it writes again by itself once space returns.
+/// </summary>
+[NonParallelizable]
+public sealed class AuditLogDiskFullTests
+{
+    private SmallDisk? _disk;
+
+    [TearDown]
+    public async Task UnmountAsync()
+    {
+        if (_disk is not null)
+        {
+            await _disk.DisposeAsync();
+            _disk = null;
+        }
+    }
+
+    [Test]
+    public async Task FullDisk_FailsEveryWaiter_ThenTheSameWriterRecovers_WhenSpaceReturns()
+    {
+        _disk = await SmallDisk.MountAsync(256 * 1024);
+        var path = Path.Combine(_disk.Folder, "audit.jsonl");
+        await using var log = new AuditLog(new AuditOptions { Path = path, GroupCommitWindow = TimeSpan.Zero }, TimeProvider.System, NullLogger<AuditLog>.Instance);
+        for (var i = 0; i < 3; i++)
+        {
+            await log.WriteAsync(Record(i)).DefaultTimeout();
+        }
+
+        var filler = _disk.Fill();
+
+        // One at a time, then many at once (a batch larger than any buffer): each fails, none hangs.
+        var failed = 0;
+        for (var i = 0; i < 20; i++)
+        {
+            failed += await FailsAsync(log.WriteAsync(Record(100 + i))) ? 1 : 0;
+        }
+
+        var concurrent = Enumerable.Range(0, 300).Select(i => FailsAsync(log.WriteAsync(Record(1000 + i)))).ToList();
+        failed += (await Task.WhenAll(concurrent).DefaultTimeout()).Count(f => f);
+        Assert.That(failed, Is.EqualTo(320), "a full disk takes no record");
+
+        File.Delete(filler);
+        for (var i = 0; i < 5; i++)
+        {
+            await log.WriteAsync(Record(200 + i)).DefaultTimeout("a record once space is back");
+        }
+
+        await log.DisposeAsync();
+        var result = AuditVerifier.Verify(path);
+        Assert.That(result.IsIntact, Is.True, result.Problem);
+        var types = File.ReadAllLines(path).Select(l => l.Split("\"type\":\"")[1].Split('"')[0]).ToList();
+        Assert.That(types.Count(t => t == "test.record"), Is.EqualTo(8), "the three before and the five after; none of the refused ones");
+    }
+
+    /// <summary>True when the write failed as the audit trail's own error, within the default timeout (a hang fails the test).</summary>
+    private static async Task<bool> FailsAsync(Task write)
+    {
+        try
+        {
+            await write.DefaultTimeout("a record on a full disk");
+            return false;
+        }
+        catch (AuditWriteException)
+        {
+            return true;
+        }
+    }
+
+    private static AuditRecord Record(int n) =>
+        new("test.record", new Dictionary<string, object?> { ["n"] = n, ["padding"] = new string('x', 400) });
+}
