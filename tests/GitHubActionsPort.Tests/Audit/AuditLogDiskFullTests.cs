@@ -64,6 +64,30 @@ public sealed class AuditLogDiskFullTests
         Assert.That(types, Has.One.EqualTo("audit.resumed"), "the trail says it could not be written for a while");
     }
 
+    [Test]
+    public async Task FullDisk_RecoversByItself_WithNoRecordWaiting()
+    {
+        _disk = await SmallDisk.MountAsync(256 * 1024);
+        var path = Path.Combine(_disk.Folder, "audit.jsonl");
+        var options = new AuditOptions { Path = path, GroupCommitWindow = TimeSpan.Zero, RetryInterval = TimeSpan.FromMilliseconds(100) };
+        await using var log = new AuditLog(options, TimeProvider.System, NullLogger<AuditLog>.Instance);
+        await log.WriteAsync(Record(0)).DefaultTimeout();
+        var filler = _disk.Fill();
+        while (!await FailsAsync(log.WriteAsync(Record(1))))
+        {
+            // The trail's last page took it; the next one will not fit.
+        }
+
+        Assert.That(log.IsWritable, Is.False);
+        File.Delete(filler);
+
+        // Nobody writes: the trail tries the disk again by itself, and says so in the trail.
+        var resumed = await AuditTrailFile.WaitForAsync(path, r => AuditTrailFile.TypeOf(r) == "audit.resumed");
+        Assert.That(resumed.GetProperty("failed_records").GetInt64(), Is.GreaterThanOrEqualTo(1));
+        await log.WriteAsync(Record(2)).DefaultTimeout();
+        Assert.That(log.IsWritable, Is.True);
+    }
+
     /// <summary>True when the write failed as the audit trail's own error, within the default timeout (a hang fails the test).</summary>
     private static async Task<bool> FailsAsync(Task write)
     {
