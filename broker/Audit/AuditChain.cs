@@ -7,7 +7,8 @@ namespace GitHubActionsPort.Broker.Audit;
 /// The hash chain both the writer and <c>audit verify</c> follow: each line carries the SHA-256 of the line before it
 /// (<c>prev</c>) and its number in the trail (<c>seq</c>), so an edited, removed or reordered line breaks the chain
 /// at that line. The first line of a trail chains to <see cref="Genesis"/>; the first line after a rotation chains
-/// to the last line of the file before it.
+/// to the last line of the file before it. When retention deletes the oldest files, an <c>audit.retention</c> record
+/// names the first kept record's <c>seq</c> and <c>prev</c>, so the kept window has a known, chained start.
 /// </summary>
 public static class AuditChain
 {

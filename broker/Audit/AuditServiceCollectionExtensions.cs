@@ -11,6 +11,7 @@ internal static class AuditServiceCollectionExtensions
         var options = ReadOptions(configuration);
         services.AddSingleton(options);
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<RefusalAggregator>();
         services.AddSingleton<AuditTrail>();
         return services;
     }
@@ -46,6 +47,54 @@ internal static class AuditServiceCollectionExtensions
             else
             {
                 errors.Add($"Broker:Audit:GroupCommitWindow: '{windowText}' is not a duration from 0 to 00:00:01.");
+            }
+        }
+
+        if (section["MaxFiles"] is { } filesText)
+        {
+            if (int.TryParse(filesText, NumberStyles.None, CultureInfo.InvariantCulture, out var files) && files != 1)
+            {
+                options = options with { MaxFiles = files };
+            }
+            else
+            {
+                errors.Add($"Broker:Audit:MaxFiles: '{filesText}' is not 0 (no limit) or a whole number of at least 2 (the current file and one rotated).");
+            }
+        }
+
+        if (section["MaxTotalBytes"] is { } totalText)
+        {
+            if (long.TryParse(totalText, NumberStyles.None, CultureInfo.InvariantCulture, out var total) && (total == 0 || total >= options.MaxFileBytes))
+            {
+                options = options with { MaxTotalBytes = total };
+            }
+            else
+            {
+                errors.Add($"Broker:Audit:MaxTotalBytes: '{totalText}' is not 0 (no limit) or a whole number of at least Broker:Audit:MaxFileBytes ({options.MaxFileBytes}).");
+            }
+        }
+
+        if (section["RefusalInterval"] is { } intervalText)
+        {
+            if (TimeSpan.TryParse(intervalText, CultureInfo.InvariantCulture, out var interval) && interval >= TimeSpan.FromSeconds(1) && interval <= TimeSpan.FromHours(1))
+            {
+                options = options with { RefusalInterval = interval };
+            }
+            else
+            {
+                errors.Add($"Broker:Audit:RefusalInterval: '{intervalText}' is not a duration from 00:00:01 to 01:00:00.");
+            }
+        }
+
+        if (section["MaxRefusalGroups"] is { } groupsText)
+        {
+            if (int.TryParse(groupsText, NumberStyles.None, CultureInfo.InvariantCulture, out var groups) && groups is >= 1 and <= 100_000)
+            {
+                options = options with { MaxRefusalGroups = groups };
+            }
+            else
+            {
+                errors.Add($"Broker:Audit:MaxRefusalGroups: '{groupsText}' is not a whole number from 1 to 100000.");
             }
         }
 

@@ -8,7 +8,7 @@ namespace GitHubActionsPort.Broker.Audit;
 /// What the broker records, by event: the one place that decides each record's fields. Identity claims, lease and
 /// tunnel ids, targets, peers, byte counts, durations and reasons; never a token.
 /// </summary>
-internal sealed class AuditTrail(AuditLog log)
+internal sealed class AuditTrail(AuditLog log, RefusalAggregator refusals)
 {
     public Task SessionGrantedAsync(Lease lease, IReadOnlyList<string> rules) => log.WriteAsync(new("session.granted", new Dictionary<string, object?>
     {
@@ -27,11 +27,15 @@ internal sealed class AuditTrail(AuditLog log)
         ["reason"] = reason,
     }));
 
-    public Task TokenRejectedAsync(string peer, string reason) => log.WriteAsync(new("session.rejected", new Dictionary<string, object?>
+    /// <summary>
+    /// An id-token refused before anyone was authenticated: counted, and written at most once per peer address and
+    /// reason per interval (see <see cref="RefusalAggregator"/>). Never waits for the disk, never fails.
+    /// </summary>
+    public Task TokenRejectedAsync(string peer, string reason, string? claimed = null)
     {
-        ["peer"] = peer,
-        ["reason"] = reason,
-    }));
+        refusals.Record(peer, reason, claimed);
+        return Task.CompletedTask;
+    }
 
     public Task LeaseRenewedAsync(Lease lease) => log.WriteAsync(new("lease.renewed", new Dictionary<string, object?>
     {

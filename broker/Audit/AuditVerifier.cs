@@ -6,24 +6,32 @@ namespace GitHubActionsPort.Broker.Audit;
 public sealed record AuditVerification(long Records, string? BrokenFile, long BrokenLine, string? Problem)
 {
     public bool IsIntact => Problem is null;
+
+    /// <summary>The <c>seq</c> of the first record kept: 1 unless older files are gone.</summary>
+    public long FirstRecord { get; init; } = 1;
+
+    /// <summary>True when the records before <see cref="FirstRecord"/> were removed by the broker's retention, as its last <c>audit.retention</c> record says.</summary>
+    public bool OlderRemovedByRetention { get; init; }
 }
 
 /// <summary>
 /// Walks a trail (its rotated files, oldest first, then the current one) and checks every link of the chain:
 /// numbering without gaps and each line naming the hash of the line before it.
 /// </summary>
+/// <remarks>
+/// A trail may start after record 1 when its oldest files are gone. Retention (<c>Broker:Audit:MaxFiles</c>,
+/// <c>MaxTotalBytes</c>) records what it kept in an <c>audit.retention</c> record: the first kept record's
+/// <c>seq</c> and <c>prev</c>. The trail is then intact only if it starts exactly there: a kept file removed by
+/// anything else, or a forged first record, breaks it. A trail that starts after record 1 with no retention record
+/// (files an operator archived) is accepted as before, and <see cref="AuditVerification.FirstRecord"/> says so.
+/// </remarks>
 public static class AuditVerifier
 {
     public static AuditVerification Verify(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
         var full = Path.GetFullPath(path);
-        var directory = Path.GetDirectoryName(full)!;
-        var rotated = Directory.Exists(directory)
-            // ".*" also matches the file itself (DOS wildcard rules), which comes last on its own.
-            ? Directory.GetFiles(directory, Path.GetFileName(full) + ".*").Where(f => f != full).Order(StringComparer.Ordinal).ToList()
-            : [];
-        var files = rotated.Append(full).Where(File.Exists).ToList();
+        var files = AuditFiles.Rotated(full).Append(full).Where(File.Exists).ToList();
         if (files.Count == 0)
         {
             return new AuditVerification(0, full, 0, "the trail does not exist");
@@ -32,6 +40,8 @@ public static class AuditVerifier
         var prev = AuditChain.Genesis;
         long seq = 0;
         long records = 0;
+        (long Seq, string Prev) first = (1, AuditChain.Genesis);
+        (long Seq, string? Prev)? kept = null;
         foreach (var file in files)
         {
             long lineNumber = 0;
@@ -43,7 +53,7 @@ public static class AuditVerifier
                     return new AuditVerification(records, file, lineNumber, "an empty line (a record was cut or removed)");
                 }
 
-                if (!TryReadLink(line, out var lineSeq, out var linePrev))
+                if (!TryReadLink(line, out var lineSeq, out var linePrev, out var retention))
                 {
                     return new AuditVerification(records, file, lineNumber, "not a record (its JSON, seq or prev is missing or malformed)");
                 }
@@ -63,19 +73,38 @@ public static class AuditVerifier
                         $"the record before record {lineSeq} is not the one it was chained to (it was edited, removed or moved)");
                 }
 
+                if (records == 0)
+                {
+                    first = (lineSeq, linePrev);
+                }
+
+                kept = retention ?? kept;
                 seq = lineSeq;
                 prev = AuditChain.HashOf(line);
                 records++;
             }
         }
 
-        return new AuditVerification(records, null, 0, null);
+        if (kept is { } window && first.Seq != 1)
+        {
+            if (first.Seq != window.Seq || first.Prev != window.Prev)
+            {
+                return new AuditVerification(0, files[0], 1,
+                    $"the trail starts at record {first.Seq}, but its last retention record kept the files from record {window.Seq} on (a kept file was removed, or its first record replaced)");
+            }
+
+            return new AuditVerification(records, null, 0, null) { FirstRecord = first.Seq, OlderRemovedByRetention = true };
+        }
+
+        return new AuditVerification(records, null, 0, null) { FirstRecord = first.Seq };
     }
 
-    private static bool TryReadLink(string line, out long seq, out string prev)
+    /// <summary>Reads a line's link (<c>seq</c>, <c>prev</c>), and what an <c>audit.retention</c> record says it kept.</summary>
+    private static bool TryReadLink(string line, out long seq, out string prev, out (long Seq, string? Prev)? retention)
     {
         seq = 0;
         prev = string.Empty;
+        retention = null;
         try
         {
             using var json = JsonDocument.Parse(line);
@@ -88,6 +117,12 @@ public static class AuditVerifier
             }
 
             prev = prevElement.GetString()!;
+            if (root.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == AuditRetention.RecordType
+                && root.TryGetProperty("first_kept_seq", out var keptSeq) && keptSeq.TryGetInt64(out var keptFrom))
+            {
+                retention = (keptFrom, root.TryGetProperty("first_kept_prev", out var keptPrev) && keptPrev.ValueKind == JsonValueKind.String ? keptPrev.GetString() : null);
+            }
+
             return true;
         }
         catch (JsonException)

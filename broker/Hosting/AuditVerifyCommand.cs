@@ -18,7 +18,10 @@ internal static class AuditVerifyCommand
         var result = AuditVerifier.Verify(trail);
         if (result.IsIntact)
         {
-            await output.WriteLineAsync($"audit trail intact: {result.Records} records").ConfigureAwait(false);
+            var window = result.FirstRecord == 1 ? string.Empty
+                : result.OlderRemovedByRetention ? $" from record {result.FirstRecord} (older files were removed by retention)"
+                : $" from record {result.FirstRecord} (the files before it are not here, and no retention record removed them)";
+            await output.WriteLineAsync($"audit trail intact: {result.Records} records{window}").ConfigureAwait(false);
             return BrokerCommand.ExitOk;
         }
 

@@ -144,7 +144,7 @@ internal sealed partial class BrokerService(
         {
             Log.TokenRejected(logger, context.Peer, ex.Message);
             BrokerMetrics.SessionRejected();
-            await AuditBestEffortAsync(audit.TokenRejectedAsync(context.Peer, ex.Message)).ConfigureAwait(false);
+            await AuditBestEffortAsync(audit.TokenRejectedAsync(context.Peer, ex.Reason, ex.Claimed)).ConfigureAwait(false);
             throw new RpcException(new Status(StatusCode.Unauthenticated, "id-token rejected: " + ex.Message));
         }
         catch (IssuerUnavailableException ex)

@@ -27,6 +27,24 @@ internal static class BrokerMetrics
     private static readonly Counter<long> KeyRefreshes = Meter.CreateCounter<long>(
         "ghaport.issuer.key_refreshes", "{refresh}", "Fetches of an issuer's signing keys, by outcome.");
 
+    private static readonly Counter<long> AuditWriteFailures = Meter.CreateCounter<long>(
+        "ghaport.audit.write_failures", "{record}", "Audit records that could not be written (what needed them was refused).");
+
+    private static readonly Counter<long> RefusalsAggregated = Meter.CreateCounter<long>(
+        "ghaport.audit.refusals_aggregated", "{refusal}", "Refused id-tokens counted into an aggregate session.rejected record instead of written one by one.");
+
+    // One trail per broker process; a test host running several brokers sees the last one to change.
+    private static int _auditWritable = 1;
+
+    private static readonly ObservableGauge<int> AuditWritableGauge = Meter.CreateObservableGauge(
+        "ghaport.audit.writable", () => Volatile.Read(ref _auditWritable), "{state}", "1 while the audit trail can be written; 0 when it cannot (sessions and tunnels are refused).");
+
+    public static void AuditWriteFailed(int records) => AuditWriteFailures.Add(records);
+
+    public static void AuditWritable(bool writable) => Volatile.Write(ref _auditWritable, writable ? 1 : 0);
+
+    public static void RefusalAggregated() => RefusalsAggregated.Add(1);
+
     public static void SessionGranted()
     {
         Sessions.Add(1, new KeyValuePair<string, object?>("outcome", "granted"));

@@ -1,3 +1,4 @@
+using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Hosting;
 using Prometheus;
 
@@ -6,9 +7,10 @@ namespace GitHubActionsPort.Broker.Telemetry;
 /// <summary>
 /// <c>/metrics</c> (Prometheus text format: every System.Diagnostics.Metrics instrument of the broker, through
 /// prometheus-net's meter adapter) and <c>/healthz</c>, on their own small HTTP/1.1 server so a scraper never
-/// touches the job-facing port.
+/// touches the job-facing port. <c>/healthz</c> answers 503 <c>audit cannot write</c> while the audit trail cannot
+/// be written (sessions and tunnels are refused then), and <c>ok</c> again once it can.
 /// </summary>
-internal sealed partial class MetricsEndpoint(MetricsSettings settings, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
+internal sealed partial class MetricsEndpoint(MetricsSettings settings, AuditLog audit, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     private SideServer? _server;
 
@@ -56,13 +58,17 @@ internal sealed partial class MetricsEndpoint(MetricsSettings settings, ILoggerF
 
     // Our instruments only: listening to every meter in the process (Kestrel's, HttpClient's, ...) measured a quarter
     // of the relay's throughput lost to the exporter's bookkeeping.
-    private static async Task AnswerAsync(HttpContext context)
+    private async Task AnswerAsync(HttpContext context)
     {
         switch (context.Request.Path.Value)
         {
             case "/metrics":
                 context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
                 await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+                break;
+            case "/healthz" when !audit.IsWritable:
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                await context.Response.WriteAsync("audit cannot write\n", context.RequestAborted).ConfigureAwait(false);
                 break;
             case "/healthz":
                 await context.Response.WriteAsync("ok\n", context.RequestAborted).ConfigureAwait(false);
