@@ -83,13 +83,14 @@ internal sealed partial class TunnelClient(
         var (opened, refusal) = await OpenAsync(forward.Target, stopping).ConfigureAwait(false);
         if (opened is not { } link)
         {
-            local.Abort();
+            // Counted before the client hears: 'ghaport status' run after a refused connection shows it.
             if (!stopping.IsCancellationRequested)
             {
                 stats.Refused(forward);
                 Log.TunnelRefused(logger, id, forward.Target, refusal!);
             }
 
+            local.Abort();
             return;
         }
 

@@ -36,17 +36,7 @@ public sealed class AdminSessionsTests(string lane) : TunnelFixture(lane)
 
     /// <summary>Every agent of this fixture is the same run: a revocation's block on it must not outlive its test.</summary>
     [TearDown]
-    public async Task LiftBlocksAsync()
-    {
-        using var http = new HttpClient { BaseAddress = AdminUrl };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(_tokenFile)).Trim());
-        using var blocks = JsonDocument.Parse(await http.GetStringAsync(new Uri("admin/blocks", UriKind.Relative)).DefaultTimeout());
-        foreach (var block in blocks.RootElement.EnumerateArray())
-        {
-            using var lifted = await http.DeleteAsync(new Uri("admin/blocks/" + block.GetProperty("id").GetString(), UriKind.Relative)).DefaultTimeout();
-            lifted.EnsureSuccessStatusCode();
-        }
-    }
+    public Task LiftBlocksAsync() => AdminCalls.LiftAllBlocksAsync(AdminUrl, _tokenFile);
 
     [Test]
     public async Task Revoke_EndsAgentAccess_ExitCode8_NoReopen()
@@ -272,12 +262,6 @@ public sealed class AdminSessionsTests(string lane) : TunnelFixture(lane)
     /// <summary>Runs <c>ghaport-broker sessions ...</c> in-process against this fixture's broker.</summary>
     private Task<(int ExitCode, string Output, string Error)> SessionsAsync(params string[] args) => SessionsWithAsync(null, null, args);
 
-    private async Task<(int ExitCode, string Output, string Error)> SessionsWithAsync(Uri? url, string? tokenFile, params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        string[] all = [.. args, "--admin-url", (url ?? AdminUrl).ToString(), "--admin-token-file", tokenFile ?? _tokenFile];
-        var exitCode = await SessionsCommand.RunAsync(all, output, error).DefaultTimeout();
-        return (exitCode, output.ToString(), error.ToString());
-    }
+    private Task<(int ExitCode, string Output, string Error)> SessionsWithAsync(Uri? url, string? tokenFile, params string[] args) =>
+        AdminCalls.SessionsAsync(url ?? AdminUrl, tokenFile ?? _tokenFile, args);
 }
