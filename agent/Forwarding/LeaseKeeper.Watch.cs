@@ -30,7 +30,11 @@ internal sealed partial class LeaseKeeper
 
                 try
                 {
-                    await _client.WatchSessionAsync(new WatchSessionRequest(), Sign(lease, nameof(Broker.BrokerClient.WatchSession), string.Empty), cancellationToken: stop.Token).ConfigureAwait(false);
+                    using (var call = _client.WatchSession(Sign(lease, nameof(Broker.BrokerClient.WatchSession), string.Empty), cancellationToken: stop.Token))
+                    {
+                        await call.RequestStream.CompleteAsync().ConfigureAwait(false);
+                        await call.ResponseAsync.ConfigureAwait(false);
+                    }
 
                     // Ended, not for good: the lease's own timer, or a new session in its place, takes it from here.
                     await replaced.WaitAsync(stop.Token).ConfigureAwait(false);

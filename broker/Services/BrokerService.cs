@@ -111,7 +111,7 @@ internal sealed partial class BrokerService(
     /// <summary>WatchSession calls one lease may hold open at once: an agent holds one; a few allow for a reconnect's overlap.</summary>
     internal const int MaxWatchesPerLease = 4;
 
-    public override async Task<WatchSessionResponse> WatchSession(WatchSessionRequest request, ServerCallContext context)
+    public override async Task<WatchSessionResponse> WatchSession(IAsyncStreamReader<WatchSessionRequest> requestStream, ServerCallContext context)
     {
         var lease = await AuthenticateLeaseAsync(context, nameof(WatchSession), string.Empty).ConfigureAwait(false);
         if (!lease.TryHoldWatch(MaxWatchesPerLease))
