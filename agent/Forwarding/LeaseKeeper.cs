@@ -10,7 +10,8 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// <summary>
 /// Holds the session's lease and its key: signs each lease-bearing call, renews the lease before it runs out
 /// (with a fresh id-token, when the token source can give one), opens a new session in its place when the broker
-/// no longer knows it (the broker restarted), and ends <see cref="Ended"/> when it expires: expiry is final.
+/// no longer knows it (the broker restarted), and ends <see cref="Ended"/> when it expires: expiry is final. A lease
+/// the broker ended for good (revoked, blocked, no longer permitted) is never replaced: <see cref="Observe"/> ends it.
 /// The session key lives in memory only; it is never written anywhere.
 /// </summary>
 internal sealed partial class LeaseKeeper : IDisposable

@@ -111,6 +111,7 @@ internal sealed partial class BrokerService(
     /// <summary>WatchSession calls one lease may hold open at once: an agent holds one; a few allow for a reconnect's overlap.</summary>
     internal const int MaxWatchesPerLease = 4;
 
+    /// <summary>The agent sends nothing on <paramref name="requestStream"/>: it is never read.</summary>
     public override async Task<WatchSessionResponse> WatchSession(IAsyncStreamReader<WatchSessionRequest> requestStream, ServerCallContext context)
     {
         var lease = await AuthenticateLeaseAsync(context, nameof(WatchSession), string.Empty).ConfigureAwait(false);
