@@ -19,4 +19,10 @@ internal abstract class AgentPlatform
 
     /// <summary>Adjusts the start of a background agent so it holds no console or stream of the step that started it.</summary>
     public abstract void PrepareDetachedStart(ProcessStartInfo start);
+
+    /// <summary>
+    /// Asks a background agent to stop as a stop signal would (tunnels and lease closed on its way out); false when
+    /// this platform cannot, and the caller must end it outright.
+    /// </summary>
+    public abstract Task<bool> RequestStopAsync(Process process);
 }

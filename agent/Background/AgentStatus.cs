@@ -11,7 +11,11 @@ internal sealed record AgentStatus(
     string LeaseId,
     DateTimeOffset ExpiresAt,
     DateTimeOffset StartedAt,
-    IReadOnlyList<ForwardStatus> Forwards);
+    IReadOnlyList<ForwardStatus> Forwards)
+{
+    /// <summary>Why the lease ended (revoked, blocked, no longer permitted, expired); null while it is live.</summary>
+    public string? Ended { get; init; }
+}
 
 /// <summary>One forward's address, target and totals.</summary>
 internal sealed record ForwardStatus(

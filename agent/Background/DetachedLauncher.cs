@@ -12,6 +12,9 @@ namespace GitHubActionsPort.Agent.Background;
 /// </summary>
 internal static class DetachedLauncher
 {
+    /// <summary>How long a stopped agent may take to close its tunnels and lease (it bounds each step itself) before it is ended outright.</summary>
+    private static readonly TimeSpan StopTimeout = TimeSpan.FromSeconds(15);
+
     public static async Task<int> RunAsync(UpArguments args, AgentContext context, TextWriter error, CancellationToken stopping)
     {
         var state = StateDirectory.Resolve(args.StateDirectory, context.Environment, create: true);
@@ -19,6 +22,9 @@ internal static class DetachedLauncher
         {
             throw new AgentException(ExitCodes.Usage, $"an agent already runs with state folder {state.Path}; run 'ghaport down' first, or give another --state-dir");
         }
+
+        // What a previous agent left when its lease ended belongs to that run, not this one.
+        EndedState.Clear(state);
 
         using var child = new Process { StartInfo = BackgroundStart(args, state) };
         child.Start();
@@ -44,14 +50,13 @@ internal static class DetachedLauncher
         }
         catch (OperationCanceledException)
         {
-            child.Kill(entireProcessTree: true);
-            await child.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+            await StopAsync(child).ConfigureAwait(false);
             if (stopping.IsCancellationRequested)
             {
                 return ExitCodes.Ok;
             }
 
-            throw new AgentException(ExitCodes.NotReady, $"the agent was not ready within {args.Timeout.TotalSeconds:0.#} s and was stopped; its log is {state.LogFile}");
+            throw new AgentException(ExitCodes.NotReady, $"the agent was not ready within {args.Timeout.TotalSeconds:0.#} s and was stopped; its log (pid {child.Id}) is {state.LogFile}");
         }
 
         // It ended before it was ready: its own one-line cause and exit code are the answer.
@@ -63,6 +68,30 @@ internal static class DetachedLauncher
         }
 
         return child.ExitCode == 0 ? ExitCodes.Failure : child.ExitCode;
+    }
+
+    /// <summary>
+    /// Stops an agent that was not ready in time the way a stop signal does, so a lease it already holds is closed at
+    /// the broker on its way out; one that does not go within the bound, or cannot be asked, is ended outright.
+    /// </summary>
+    private static async Task StopAsync(Process child)
+    {
+        if (await AgentPlatform.Current.RequestStopAsync(child).ConfigureAwait(false))
+        {
+            using var bound = new CancellationTokenSource(StopTimeout);
+            try
+            {
+                await child.WaitForExitAsync(bound.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException)
+            {
+                // Still there: ended below.
+            }
+        }
+
+        child.Kill(entireProcessTree: true);
+        await child.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
     }
 
     private static ProcessStartInfo BackgroundStart(UpArguments args, StateDirectory state)

@@ -21,6 +21,12 @@ internal static class DownCommand
         var reply = await ControlClient.AskAsync(state.ControlSocket, ControlServer.DownRequest, ReplyTimeout).ConfigureAwait(false);
         if (reply is null)
         {
+            if (EndedState.Read(state) is { } ended)
+            {
+                // It stopped on its own when the broker ended its lease: the job hears it here, in its cleanup step.
+                return await ReportEndedAsync(state, ended, environment, output).ConfigureAwait(false);
+            }
+
             await output.WriteLineAsync($"ghaport: no background agent runs with state folder {state.Path}").ConfigureAwait(false);
             return ExitCodes.Ok;
         }
@@ -35,11 +41,27 @@ internal static class DownCommand
         var status = JsonSerializer.Deserialize(reply, AgentStatusJson.Default.AgentStatus)
             ?? throw new AgentException(ExitCodes.Failure, "the background agent answered 'down' with nothing");
         await WaitForExitAsync(status.Pid).ConfigureAwait(false);
+        if (status.Ended is not null)
+        {
+            return await ReportEndedAsync(state, EndedState.Read(state) ?? status, environment, output).ConfigureAwait(false);
+        }
+
         var forwards = status.Forwards.Select(f => (f.Target, IPEndPoint.Parse(f.Address))).ToList();
         new GitHubWorkflow(environment, output).AppendSummary(
             status.LeaseId, forwards, status.Forwards.Select(f => f.ToTotals()).ToList(), status.StartedAt, DateTimeOffset.UtcNow, "ghaport down");
         await output.WriteLineAsync($"ghaport: stopped the background agent (pid {status.Pid}); lease {status.LeaseId} is closed").ConfigureAwait(false);
         return ExitCodes.Ok;
+    }
+
+    /// <summary>Reports a lease that ended before 'down' (revoked, blocked, expired) in the output and the step summary: exit code 8.</summary>
+    private static async Task<int> ReportEndedAsync(StateDirectory state, AgentStatus ended, Func<string, string?> environment, TextWriter output)
+    {
+        var forwards = ended.Forwards.Select(f => (f.Target, IPEndPoint.Parse(f.Address))).ToList();
+        new GitHubWorkflow(environment, output).AppendSummary(
+            ended.LeaseId, forwards, ended.Forwards.Select(f => f.ToTotals()).ToList(), ended.StartedAt, DateTimeOffset.UtcNow, ended.Ended ?? "ended");
+        await output.WriteLineAsync($"ghaport: the background agent (pid {ended.Pid}) had already stopped: lease {ended.LeaseId} ended: {ended.Ended}").ConfigureAwait(false);
+        EndedState.Clear(state);
+        return ExitCodes.LeaseEnded;
     }
 
     /// <summary>The agent exits once its tunnels are closed; one that does not within the bound is ended.</summary>

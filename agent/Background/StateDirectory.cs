@@ -17,6 +17,9 @@ internal sealed class StateDirectory
 
     public string LogFile => System.IO.Path.Combine(Path, "agent.log");
 
+    /// <summary>The last status of an agent whose lease ended on its own (see <see cref="EndedState"/>).</summary>
+    public string EndedFile => System.IO.Path.Combine(Path, "ended.json");
+
     /// <summary>The folder named, or the default; created (owner-only) if <paramref name="create"/>.</summary>
     public static StateDirectory Resolve(string? named, Func<string, string?> environment, bool create)
     {

@@ -16,4 +16,21 @@ internal sealed class UnixAgentPlatform : AgentPlatform
     public override void PrepareDetachedStart(ProcessStartInfo start)
     {
     }
+
+    // SIGTERM through kill(1), present on every Unix runner: .NET sends only SIGKILL itself.
+    public override async Task<bool> RequestStopAsync(Process process)
+    {
+        ArgumentNullException.ThrowIfNull(process);
+        try
+        {
+            using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await kill.WaitForExitAsync(bound.Token).ConfigureAwait(false);
+            return kill.ExitCode == 0;
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
 }

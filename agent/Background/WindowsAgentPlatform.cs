@@ -28,4 +28,8 @@ internal sealed class WindowsAgentPlatform : AgentPlatform
 
     // No console window of its own, so closing the step's console does not close the agent.
     public override void PrepareDetachedStart(ProcessStartInfo start) => start.CreateNoWindow = true;
+
+    // A process without a console of its own cannot be sent Ctrl-C from another: it is ended outright, and a lease it
+    // held lapses at its expiry.
+    public override Task<bool> RequestStopAsync(Process process) => Task.FromResult(false);
 }

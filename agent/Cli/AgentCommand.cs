@@ -98,7 +98,12 @@ public static class AgentCommand
         var named = args.SkipWhile(a => a != "--state-dir").Skip(1).FirstOrDefault();
         var state = StateDirectory.Resolve(named, Environment.GetEnvironmentVariable, create: true);
         var stream = new FileStream(state.LogFile, FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
-        return new StreamWriter(stream) { AutoFlush = true };
+        var log = new StreamWriter(stream) { AutoFlush = true };
+        // Written (and flushed) before anything can hang: the log the launcher names always holds this run's start,
+        // even when the broker never answers and the run is stopped before its first log line.
+        var broker = args.SkipWhile(a => a != "--broker").Skip(1).FirstOrDefault() ?? args.FirstOrDefault(a => a.StartsWith("--broker=", StringComparison.Ordinal))?["--broker=".Length..];
+        log.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm:ss.fff}Z ghaport up (pid {Environment.ProcessId}) started in the background: asking the broker {broker ?? "(none given)"} for a session");
+        return log;
     }
 
     /// <summary>Runs a command line; failures are written to <paramref name="error"/> as one line.</summary>

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -74,6 +73,7 @@ public static partial class AgentRunner
             using var down = new CancellationTokenSource();
             using var tunnelsEnd = CancellationTokenSource.CreateLinkedTokenSource(stopping, keeper.Ended, down.Token);
             var renewing = keeper.KeepRenewingAsync(tunnelsEnd.Token);
+            var watching = keeper.KeepWatchingAsync(tunnelsEnd.Token);
             var stats = context.Stats;
             RefuseUnofferedLane(args, lease);
             await using var rawLane = args.Lane == DataLane.Grpc ? null
@@ -81,6 +81,7 @@ public static partial class AgentRunner
             var tunnels = new TunnelClient(channel, keeper, stats, logger, args.Lane, rawLane, context.Time);
             var forwards = listeners.Select(l => (l.Forward.Target, l.LocalEndPoint)).ToList();
             var endReason = "stopped";
+            var leaseSettled = false;
             var finished = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             try
             {
@@ -98,7 +99,7 @@ public static partial class AgentRunner
                 }
 
                 var accepting = listeners.Select(l => l.AcceptAsync(Handle, logger, context.Time, tunnelsEnd.Token)).ToList();
-                await using var control = StartControl(args, context, keeper, forwards, stats, openedAt, down, finished.Task, logger);
+                await using var control = StartControl(args, context, keeper, listeners, stats, openedAt, down, finished.Task, logger);
                 foreach (var (target, address) in forwards)
                 {
                     await context.Out.WriteLineAsync($"ready {address} -> {target}").ConfigureAwait(false);
@@ -113,17 +114,35 @@ public static partial class AgentRunner
                 await context.Out.FlushAsync(CancellationToken.None).ConfigureAwait(false);
                 await Task.WhenAll(accepting).ConfigureAwait(false);
 
+                // Not listening any more: a new local connection is refused at once rather than queued unanswered.
+                foreach (var listener in listeners)
+                {
+                    listener.Dispose();
+                }
+
                 // Accept loops end on stop, down or lease end; tunnels were cancelled by the same token and wind down.
                 var draining = Task.WhenAll(running.Keys);
                 await Task.WhenAny(draining, Task.Delay(DrainTimeout, context.Time, CancellationToken.None)).ConfigureAwait(false);
                 await renewing.ConfigureAwait(false);
+                await watching.ConfigureAwait(false);
                 if (keeper.Ended.IsCancellationRequested && !stopping.IsCancellationRequested && !down.IsCancellationRequested)
                 {
-                    endReason = "lease expired";
-                    throw new AgentException(ExitCodes.LeaseEnded, $"lease {keeper.Current.LeaseId} expired at {keeper.Current.ExpiresAt.ToDateTimeOffset():u}; open a new session with a fresh id-token");
+                    leaseSettled = true;
+                    var ended = keeper.EndedForGood is { } why
+                        ? new AgentException(ExitCodes.LeaseEnded, $"the broker ended the job's access, so no new session is opened: {why}")
+                        : new AgentException(ExitCodes.LeaseEnded, $"lease {keeper.Current.LeaseId} expired at {keeper.Current.ExpiresAt.ToDateTimeOffset():u}; open a new session with a fresh id-token");
+                    endReason = keeper.EndedForGood ?? "lease expired";
+                    if (args.Background && args.StateDirectory is not null)
+                    {
+                        // Nobody reads a background agent's exit code: 'ghaport status' and 'down' read this instead.
+                        EndedState.Write(StateDirectory.Resolve(args.StateDirectory, context.Environment, create: true), Status(args, keeper, listeners, stats, openedAt, ended.Message));
+                    }
+
+                    throw ended;
                 }
 
                 endReason = down.IsCancellationRequested ? "ghaport down" : "stopped";
+                leaseSettled = true;
                 await keeper.CloseAsync(CloseTimeout).ConfigureAwait(false);
                 Log.Stopped(logger, keeper.Current.LeaseId);
                 finished.TrySetResult();
@@ -136,6 +155,12 @@ public static partial class AgentRunner
             }
             finally
             {
+                if (!leaseSettled)
+                {
+                    // Failed after the grant (a probe, a lane the broker lacks): the lease must not outlive the run.
+                    await keeper.CloseAsync(CloseTimeout).ConfigureAwait(false);
+                }
+
                 finished.TrySetResult();
                 // A background agent's summary belongs to the step that runs 'ghaport down', which writes it.
                 if (!args.Background)
@@ -182,12 +207,25 @@ public static partial class AgentRunner
         }
     }
 
+    /// <summary>What <c>ghaport status</c> shows: the lease and each forward's own counts; <paramref name="ended"/> once it has ended.</summary>
+    private static AgentStatus Status(UpArguments args, LeaseKeeper keeper, IReadOnlyList<ForwardListener> listeners, ForwardStats stats, DateTimeOffset openedAt, string? ended = null) =>
+        new(
+            Environment.ProcessId,
+            args.Broker.ToString(),
+            keeper.Current.LeaseId,
+            keeper.Current.ExpiresAt.ToDateTimeOffset(),
+            openedAt,
+            listeners.Select(l => ForwardStatus.From(l.LocalEndPoint.ToString(), stats.Of(l.Forward), l.Forward.Target)).ToList())
+        {
+            Ended = ended,
+        };
+
     /// <summary>The control socket for <c>ghaport status</c> and <c>down</c>, when the agent keeps a state folder.</summary>
     private static ControlServer? StartControl(
         UpArguments args,
         AgentContext context,
         LeaseKeeper keeper,
-        IReadOnlyList<(string Target, IPEndPoint Address)> forwards,
+        IReadOnlyList<ForwardListener> listeners,
         ForwardStats stats,
         DateTimeOffset openedAt,
         CancellationTokenSource down,
@@ -200,18 +238,10 @@ public static partial class AgentRunner
         }
 
         var state = StateDirectory.Resolve(args.StateDirectory, context.Environment, create: true);
-        string Status()
-        {
-            var totals = stats.Snapshot().ToDictionary(t => t.Target, StringComparer.Ordinal);
-            var status = new AgentStatus(
-                Environment.ProcessId,
-                args.Broker.ToString(),
-                keeper.Current.LeaseId,
-                keeper.Current.ExpiresAt.ToDateTimeOffset(),
-                openedAt,
-                forwards.Select(f => ForwardStatus.From(f.Address.ToString(), totals.GetValueOrDefault(f.Target), f.Target)).ToList());
-            return JsonSerializer.Serialize(status, AgentStatusJson.Default.AgentStatus).ReplaceLineEndings(" ");
-        }
+        string Status() =>
+            JsonSerializer.Serialize(
+                AgentRunner.Status(args, keeper, listeners, stats, openedAt, keeper.Ended.IsCancellationRequested ? keeper.EndReason : null),
+                AgentStatusJson.Default.AgentStatus).ReplaceLineEndings(" ");
 
         async Task<string> Down()
         {

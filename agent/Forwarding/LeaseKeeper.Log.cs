@@ -40,6 +40,15 @@ internal sealed partial class LeaseKeeper
         [LoggerMessage(51, LogLevel.Error, "Lease {LeaseId} is no longer known to the broker, and the id-token came from a file or variable, so no new session can be opened; new connections are refused until ghaport is started again with a fresh id-token", EventName = "SessionCannotReopen")]
         public static partial void CannotReopen(ILogger logger, string leaseId);
 
+        [LoggerMessage(53, LogLevel.Error, "Lease {LeaseId} was ended for good by the broker ({Kind}): {Reason}; no new session is opened, and the forwards stop", EventName = "LeaseEndedForGood")]
+        public static partial void EndedForGood(ILogger logger, string leaseId, string kind, string reason);
+
+        [LoggerMessage(54, LogLevel.Information, "The broker {Broker} cannot tell the agent at once when lease {LeaseId} is revoked (it has no WatchSession); the agent learns it on the next call", EventName = "LeaseWatchUnsupported")]
+        public static partial void WatchUnsupported(ILogger logger, string broker, string leaseId);
+
+        [LoggerMessage(55, LogLevel.Debug, "Watching lease {LeaseId} failed ({Reason}); watching again in {DelaySeconds:0.#} s", EventName = "LeaseWatchRetry")]
+        public static partial void WatchRetry(ILogger logger, string leaseId, string reason, double delaySeconds);
+
         [LoggerMessage(52, LogLevel.Information, "Lease {LeaseId} had already ended at the broker", EventName = "LeaseAlreadyEnded")]
         public static partial void AlreadyEnded(ILogger logger, string leaseId);
     }

@@ -76,6 +76,11 @@ internal sealed partial class LeaseKeeper
                         doneWith = lease.LeaseId;
                     }
                 }
+                catch (RpcException ex) when (Observe(ex.Status))
+                {
+                    // Ended for good: nothing more to renew, and Ended has fired.
+                    doneWith = lease.LeaseId;
+                }
                 catch (RpcException ex) when (IsLeaseUnknown(ex.Status))
                 {
                     // The broker lost it (restarted): a new session takes its place, and its own schedule with it.
@@ -133,7 +138,7 @@ internal sealed partial class LeaseKeeper
         {
             response = await _client.RenewSessionAsync(request, Sign(lease, nameof(Broker.BrokerClient.RenewSession), string.Empty), DateTime.UtcNow + _sessionTimeout, cancellationToken).ConfigureAwait(false);
         }
-        catch (RpcException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.Unauthenticated && !IsLeaseUnknown(ex.Status))
+        catch (RpcException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.Unauthenticated && !IsLeaseUnknown(ex.Status) && !Protocol.LeaseEnded.TryRead(ex.Status, out _))
         {
             Log.RenewalRefused(_logger, lease.LeaseId, RpcErrors.Describe(ex.Status), lease.ExpiresAt.ToDateTimeOffset());
             return false;

@@ -3,13 +3,15 @@ using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.RawLane;
 using GitHubActionsPort.Protocol.V1;
 using Grpc.Core;
+using LeaseEnded = GitHubActionsPort.Protocol.LeaseEnded;
 
 namespace GitHubActionsPort.Agent.Forwarding;
 
 /// <summary>
 /// Holds the session's lease and its key: signs each lease-bearing call, renews the lease before it runs out
 /// (with a fresh id-token, when the token source can give one), opens a new session in its place when the broker
-/// no longer knows it (the broker restarted), and ends <see cref="Ended"/> when it expires: expiry is final.
+/// no longer knows it (the broker restarted), and ends <see cref="Ended"/> when it expires: expiry is final. A lease
+/// the broker ended for good (revoked, blocked, no longer permitted) is never replaced: <see cref="Observe"/> ends it.
 /// The session key lives in memory only; it is never written anywhere.
 /// </summary>
 internal sealed partial class LeaseKeeper : IDisposable
@@ -76,6 +78,9 @@ internal sealed partial class LeaseKeeper : IDisposable
     /// <summary>Why no session can replace the lost lease (no fresh id-token, or the broker refused); final once set.</summary>
     private string? _cannotReopen;
 
+    /// <summary>The broker's words when it ended the lease for good (revoked, blocked, no longer permitted); final once set.</summary>
+    private string? _endedForGood;
+
     private bool _closed;
 
     /// <summary>
@@ -116,8 +121,53 @@ internal sealed partial class LeaseKeeper : IDisposable
 
     public Lease Current => Volatile.Read(ref _current);
 
-    /// <summary>Fires when the lease runs out without a renewal.</summary>
+    /// <summary>Fires when the lease runs out without a renewal, or the broker ends it for good.</summary>
     public CancellationToken Ended => _ended.Token;
+
+    /// <summary>
+    /// The broker's words when it ended the lease for good — revoked, blocked, or no longer permitted by its policy —
+    /// so no new session is opened; null otherwise.
+    /// </summary>
+    public string? EndedForGood => Volatile.Read(ref _endedForGood);
+
+    /// <summary>Why <see cref="Ended"/> fired: the broker's words for a lease ended for good, else its expiry.</summary>
+    public string EndReason => EndedForGood ?? $"lease {Current.LeaseId} expired at {Current.ExpiresAt.ToDateTimeOffset():u}";
+
+    /// <summary>
+    /// Looks at a status the broker answered a lease-bearing call with: when it says the lease was ended for good
+    /// (see <see cref="LeaseEnded"/>), that is final — no new session, and <see cref="Ended"/> fires so the forwards
+    /// stop. True when it said so.
+    /// </summary>
+    public bool Observe(Status status)
+    {
+        if (!LeaseEnded.TryRead(status, out var kind))
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            if (_endedForGood is not null)
+            {
+                return true;
+            }
+
+            Volatile.Write(ref _endedForGood, status.Detail);
+            _cannotReopen = status.Detail;
+        }
+
+        Log.EndedForGood(_logger, Current.LeaseId, kind, status.Detail);
+        try
+        {
+            _ended.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopped already: nothing is left to end.
+        }
+
+        return true;
+    }
 
     /// <summary>
     /// Whether the broker refused a lease-bearing call because it does not hold the lease: it restarted, or the
@@ -174,7 +224,7 @@ internal sealed partial class LeaseKeeper : IDisposable
             await _client.CloseSessionAsync(new CloseSessionRequest(), Sign(lease, nameof(Broker.BrokerClient.CloseSession), string.Empty), DateTime.UtcNow + timeout).ConfigureAwait(false);
             Log.Closed(_logger, lease.LeaseId);
         }
-        catch (RpcException ex) when (IsLeaseUnknown(ex.Status))
+        catch (RpcException ex) when (IsLeaseUnknown(ex.Status) || Observe(ex.Status))
         {
             Log.AlreadyEnded(_logger, lease.LeaseId);
         }
@@ -214,7 +264,7 @@ internal sealed partial class LeaseKeeper : IDisposable
         _expiry.Change(left, Timeout.InfiniteTimeSpan);
     }
 
-    private string WhyStopped(Lease lost) => _ended.IsCancellationRequested ? $"lease {lost.LeaseId} expired" : "the agent is stopping";
+    private string WhyStopped(Lease lost) => EndedForGood ?? (_ended.IsCancellationRequested ? $"lease {lost.LeaseId} expired" : "the agent is stopping");
 
     /// <summary>Time left by the broker's count, not by comparing its clock with ours.</summary>
     private static TimeSpan TimeLeft(Lease lease)

@@ -83,28 +83,29 @@ internal sealed partial class TunnelClient(
         var (opened, refusal) = await OpenAsync(forward.Target, stopping).ConfigureAwait(false);
         if (opened is not { } link)
         {
-            local.Abort();
+            // Counted before the client hears: 'ghaport status' run after a refused connection shows it.
             if (!stopping.IsCancellationRequested)
             {
-                stats.Refused(forward.Target);
+                stats.Refused(forward);
                 Log.TunnelRefused(logger, id, forward.Target, refusal!);
             }
 
+            local.Abort();
             return;
         }
 
         await using (link.ConfigureAwait(false))
         {
             Log.TunnelOpened(logger, id, peer, forward.Target, link.Lane);
-            stats.Opened(forward.Target);
+            stats.Opened(forward);
             var result = await link.SpliceAsync(local, stopping).ConfigureAwait(false);
             var reason = result.End switch
             {
                 TunnelEnd.Completed => null,
                 TunnelEnd.SocketFailed => "the local client reset the connection",
-                TunnelEnd.StreamFailed when lease.Ended.IsCancellationRequested => $"lease {lease.Current.LeaseId} expired",
+                TunnelEnd.StreamFailed when lease.Ended.IsCancellationRequested && lease.EndedForGood is null => lease.EndReason,
                 TunnelEnd.StreamFailed => "the broker ended the tunnel: " + link.WhyBrokerFailed(result),
-                _ when lease.Ended.IsCancellationRequested => $"lease {lease.Current.LeaseId} expired",
+                _ when lease.Ended.IsCancellationRequested => lease.EndReason,
                 _ => "the agent is stopping",
             };
 
@@ -116,7 +117,7 @@ internal sealed partial class TunnelClient(
             }
 
             var elapsed = Stopwatch.GetElapsedTime(started);
-            stats.Closed(forward.Target, result.BytesFromSocket, result.BytesToSocket, elapsed, failed: reason is not null);
+            stats.Closed(forward, result.BytesFromSocket, result.BytesToSocket, elapsed, failed: reason is not null);
             if (reason is null)
             {
                 Log.TunnelClosed(logger, id, forward.Target, result.BytesFromSocket, result.BytesToSocket, elapsed.TotalMilliseconds);
@@ -161,9 +162,10 @@ internal sealed partial class TunnelClient(
                 return (link, null);
             }
 
-            if (attempt > 1 || !LeaseKeeper.IsLeaseUnknown(refusal!.Value.Status))
+            // Revoked, blocked or no longer permitted: the keeper ends the lease, and no new session is asked for.
+            if (lease.Observe(refusal!.Value.Status) || attempt > 1 || !LeaseKeeper.IsLeaseUnknown(refusal.Value.Status))
             {
-                return (null, refusal!.Value.Reason);
+                return (null, refusal.Value.Reason);
             }
 
             try
@@ -329,7 +331,7 @@ internal sealed partial class TunnelClient(
         }
     }
 
-    private string WhyCancelled() => lease.Ended.IsCancellationRequested ? $"lease {lease.Current.LeaseId} expired" : "the agent is stopping";
+    private string WhyCancelled() => lease.Ended.IsCancellationRequested ? lease.EndReason : "the agent is stopping";
 
     /// <summary>
     /// The broker's own words when it sent any. A status with a transport failure behind it was made on this side:

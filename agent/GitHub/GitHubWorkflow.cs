@@ -132,7 +132,8 @@ internal sealed class GitHubWorkflow(Func<string, string?> environment, TextWrit
 
         foreach (var (target, addresses) in rows)
         {
-            var t = totals.FirstOrDefault(x => x.Target == target) ?? new ForwardTotals(target, 0, 0, 0, 0, 0, 0, TimeSpan.Zero);
+            // Totals may come per forward ('ghaport down' reads them so): a target's row adds up its forwards'.
+            var t = ForwardTotals.Sum(target, totals.Where(x => x.Target == target));
             text.Append("| ").Append(Cell(addresses))
                 .Append(" | ").Append(Cell(target))
                 .Append(" | ").Append(t.Connections.ToString(CultureInfo.InvariantCulture))

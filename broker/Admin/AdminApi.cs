@@ -123,8 +123,9 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
                 return;
             }
 
-            End(lease, endReason, by, peer, reason);
-            await ReplyAsync(context, StatusCodes.Status200OK, new RevokeReply([lease.Id], null), AdminJson.Default.RevokeReply).ConfigureAwait(false);
+            End(lease, endReason, LeaseEndKind.Revoked, by, peer, reason);
+            var attempt = BlockAttempt(lease, by, reason);
+            await ReplyAsync(context, StatusCodes.Status200OK, new RevokeReply([lease.Id], null, attempt is null ? [] : [BlockSummary.Of(attempt)]), AdminJson.Default.RevokeReply).ConfigureAwait(false);
             return;
         }
 
@@ -144,14 +145,19 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
         }
 
         var revoked = new List<string>();
+        var attemptBlocks = new List<BlockSummary>();
         foreach (var lease in leases.Live.Where(l => selector!.Matches(l.Caller)).ToList())
         {
-            End(lease, endReason, by, peer, reason);
+            End(lease, endReason, block is null ? LeaseEndKind.Revoked : LeaseEndKind.Blocked, by, peer, reason);
             revoked.Add(lease.Id);
+            if (BlockAttempt(lease, by, reason) is { } attempt)
+            {
+                attemptBlocks.Add(BlockSummary.Of(attempt));
+            }
         }
 
         AdminLog.RevocationMatched(logger, by, peer, selector!.ToString(), revoked.Count);
-        await ReplyAsync(context, StatusCodes.Status200OK, new RevokeReply(revoked, block is null ? null : BlockSummary.Of(block)), AdminJson.Default.RevokeReply).ConfigureAwait(false);
+        await ReplyAsync(context, StatusCodes.Status200OK, new RevokeReply(revoked, block is null ? null : BlockSummary.Of(block), attemptBlocks), AdminJson.Default.RevokeReply).ConfigureAwait(false);
     }
 
     private async Task UnblockAsync(HttpContext context, string id, string by, string peer)
@@ -166,10 +172,44 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
         await ReplyAsync(context, StatusCodes.Status200OK, Blocks(), AdminJson.Default.IReadOnlyListBlockSummary).ConfigureAwait(false);
     }
 
-    private void End(Lease lease, string endReason, string by, string peer, string? reason)
+    private void End(Lease lease, string endReason, LeaseEndKind kind, string by, string peer, string? reason)
     {
-        lease.End(endReason);
+        lease.End(endReason, kind);
         AdminLog.LeaseRevoked(logger, lease.Id, by, peer, reason ?? "(no reason given)", lease.Caller.Describe());
+    }
+
+    /// <summary>
+    /// A revocation ends the job's access, not just one lease: new sessions of the revoked lease's run attempt
+    /// (its <c>run_id</c> and <c>run_attempt</c>, and <c>repository</c> where the token has one) are refused until an
+    /// operator lifts the block. Null when a block already covers the job, or its token names no run to block.
+    /// </summary>
+    private SessionBlock? BlockAttempt(Lease lease, string by, string? reason)
+    {
+        if (blocks.Match(lease.Caller) is not null)
+        {
+            return null;
+        }
+
+        var claims = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in (string[])["run_id", "run_attempt", "repository"])
+        {
+            // Taken as exact values: a claim that would read as a pattern is left out rather than widened.
+            if (lease.Caller.Claims.TryGetValue(name, out var value) && value.Length > 0 && value.AsSpan().IndexOfAny('*', '?') < 0)
+            {
+                claims[name] = value;
+            }
+        }
+
+        if (!claims.ContainsKey("run_id") || !ClaimSelector.TryParse(claims, out var selector, out _))
+        {
+            AdminLog.AttemptNotBlocked(logger, lease.Id);
+            return null;
+        }
+
+        var why = $"lease {lease.Id} of this run attempt was revoked by {by} at {lease.EndedAt ?? DateTimeOffset.UtcNow:u}" + (reason is null ? string.Empty : $": {reason}");
+        var block = blocks.Add(selector!, why, by, lease.Id);
+        AdminLog.AttemptBlocked(logger, block.Id, selector!.ToString(), lease.Id);
+        return block;
     }
 
     private List<LeaseSummary> Sessions() =>

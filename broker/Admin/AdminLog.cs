@@ -21,6 +21,15 @@ internal static partial class AdminLog
     [LoggerMessage(125, LogLevel.Warning, "Block {BlockId} on {Claims} lifted by {By} from {Peer}", EventName = "SessionsUnblocked")]
     public static partial void Unblocked(ILogger logger, string blockId, string claims, string by, string peer);
 
+    [LoggerMessage(127, LogLevel.Warning, "Block {BlockId} on {Claims} placed by the revocation of lease {LeaseId}: new sessions of its run attempt are refused until it is lifted", EventName = "AttemptBlocked")]
+    public static partial void AttemptBlocked(ILogger logger, string blockId, string claims, string leaseId);
+
+    [LoggerMessage(128, LogLevel.Warning, "Lease {LeaseId} revoked, but its caller has no run_id claim to block; a new session of the same job is not refused", EventName = "AttemptNotBlocked")]
+    public static partial void AttemptNotBlocked(ILogger logger, string leaseId);
+
+    [LoggerMessage(129, LogLevel.Warning, "Block {BlockId} placed by the revocation of lease {LeaseId} was lifted: more than {Max} such blocks are kept", EventName = "AttemptBlockDropped")]
+    public static partial void AttemptBlockDropped(ILogger logger, string blockId, string leaseId, int max);
+
     [LoggerMessage(126, LogLevel.Information, "Revocation by {By} from {Peer} on {Claims} matched {Count} live leases", EventName = "RevocationMatched")]
     public static partial void RevocationMatched(ILogger logger, string by, string peer, string claims, int count);
 }

@@ -173,6 +173,11 @@ internal static class SessionsCommand
                     await output.WriteLineAsync($"block {block.Id} on {Claims(block.Claims)}: new sessions matching it are refused until 'ghaport-broker sessions unblock {block.Id}'").ConfigureAwait(false);
                 }
 
+                foreach (var attempt in revoked.AttemptBlocks ?? [])
+                {
+                    await output.WriteLineAsync($"block {attempt.Id} on {Claims(attempt.Claims)}: new sessions of the run attempt of lease {attempt.RevokedLease} are refused until 'ghaport-broker sessions unblock {attempt.Id}'").ConfigureAwait(false);
+                }
+
                 break;
             default:
                 await output.WriteLineAsync($"block {parsed.BlockId} lifted").ConfigureAwait(false);

@@ -25,6 +25,7 @@ internal sealed class Lease : IDisposable
     private readonly Lock _renewing = new();
     private int _openTunnels;
     private int _warmConnections;
+    private int _watches;
     private long _tunnelsStarted;
     private long _expiresAtTicks;
 
@@ -75,6 +76,15 @@ internal sealed class Lease : IDisposable
     /// <summary>Why the lease ended early (closed, revoked, policy changed); null while live or when it simply expired.</summary>
     public string? EndReason { get; private set; }
 
+    /// <summary>How the lease ended early; <see cref="LeaseEndKind.Expired"/> while live or when it simply expired.</summary>
+    public LeaseEndKind EndKind { get; private set; }
+
+    /// <summary>When <see cref="End"/> was called; null while live or when it simply expired.</summary>
+    public DateTimeOffset? EndedAt { get; private set; }
+
+    /// <summary>Ended so that the job's access is over (revoked, blocked, no longer permitted): no new session follows.</summary>
+    public bool IsEndedForGood => EndKind is LeaseEndKind.Revoked or LeaseEndKind.Blocked or LeaseEndKind.NoLongerPermitted;
+
     /// <summary>Claims one of the lease's connection slots; false when all are in use.</summary>
     public bool TryOpenTunnel()
     {
@@ -111,6 +121,20 @@ internal sealed class Lease : IDisposable
     }
 
     public void ReleaseWarmConnection() => Interlocked.Decrement(ref _warmConnections);
+
+    /// <summary>Takes one of the lease's <paramref name="max"/> places for a WatchSession call held open.</summary>
+    public bool TryHoldWatch(int max)
+    {
+        if (Interlocked.Increment(ref _watches) <= max)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _watches);
+        return false;
+    }
+
+    public void ReleaseWatch() => Interlocked.Decrement(ref _watches);
 
     /// <summary>Numbers the lease's tunnels for logs: <c>lse_x/1</c>, <c>lse_x/2</c>, ...</summary>
     public long NextTunnelNumber() => Interlocked.Increment(ref _tunnelsStarted);
@@ -162,12 +186,20 @@ internal sealed class Lease : IDisposable
         return _proofNonces.TryAdd(nonce, (proofTime + Protocol.LeaseProof.MaxClockDifference).UtcTicks) ? ProofNonceUse.Fresh : ProofNonceUse.Replayed;
     }
 
-    /// <summary>Ends the lease now: every tunnel of it is ended with <paramref name="reason"/>.</summary>
-    public void End(string reason)
+    /// <summary>Drops the remembered proof nonces of an ended lease, which is kept only to say how it ended.</summary>
+    public void ForgetProofNonces() => _proofNonces.Clear();
+
+    /// <summary>Ends the lease now: every tunnel of it is ended with <paramref name="reason"/>; the first end's kind stands.</summary>
+    public void End(string reason, LeaseEndKind kind)
     {
         lock (_renewing)
         {
-            EndReason ??= reason;
+            if (EndReason is null && !IsEnded)
+            {
+                EndReason = reason;
+                EndKind = kind;
+                EndedAt = _time.GetUtcNow();
+            }
         }
 
         _ending.Cancel();

@@ -20,6 +20,16 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time, AuditTra
     /// </summary>
     private readonly ConcurrentDictionary<string, ValidatedToken> _validated = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Leases ended for good (revoked, blocked, no longer permitted), by id, until they would have reached their
+    /// maximum life: a call with such a lease's token is told how it ended, not that it is unknown, so the agent stops
+    /// instead of opening a new session. At most <see cref="MaxEndedRemembered"/>; the longest ended go first.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, Lease> _endedForGood = new(StringComparer.Ordinal);
+
+    /// <summary>Ended leases remembered at most: each is a few hundred bytes, and a revocation is an operator's act.</summary>
+    internal const int MaxEndedRemembered = 10_000;
+
     /// <summary>The leases not yet ended.</summary>
     public IEnumerable<Lease> Live => _byId.Values.Where(l => !l.IsEnded);
 
@@ -33,6 +43,11 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time, AuditTra
         // Tunnels still hold the lease's token when it fires, so the lease is dropped here, not disposed.
         lease.Ended.Register(() =>
         {
+            if (lease.IsEndedForGood)
+            {
+                RememberEnded(lease);
+            }
+
             _byId.TryRemove(new KeyValuePair<string, Lease>(id, lease));
             Telemetry.BrokerMetrics.LeaseEnded();
             // Expired, closed, revoked or no longer permitted: the trail says which. The lease has ended either way.
@@ -54,47 +69,97 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time, AuditTra
     public string Reissue(Lease lease) => tokens.Issue(lease);
 
     /// <summary>
-    /// The live lease a lease-bearing call stands for, or why not. The answer for an unknown, forged, edited or
-    /// expired token is the same, so the caller learns nothing about which.
+    /// The status every lease-bearing call of <paramref name="lease"/>, ended for good, is refused with: the kind and
+    /// the broker's words (who ended it, when, why), so the agent stops instead of opening a new session.
     /// </summary>
-    public async Task<(Lease? Lease, string? Failure)> AuthenticateAsync(string? token, string? proof, string method, string target)
+    public static Grpc.Core.Status EndedStatus(Lease lease)
+    {
+        ArgumentNullException.ThrowIfNull(lease);
+        var kind = lease.EndKind switch
+        {
+            LeaseEndKind.Revoked => LeaseEnded.Revoked,
+            LeaseEndKind.Blocked => LeaseEnded.Blocked,
+            _ => LeaseEnded.Policy,
+        };
+        var at = lease.EndedAt is { } when ? $" at {when:u}" : string.Empty;
+        return LeaseEnded.Status(kind, $"lease {lease.Id} ended{at}: {lease.EndReason}; the job's access is over, do not reopen");
+    }
+
+    /// <summary>
+    /// The live lease a lease-bearing call stands for, or why not. The answer for an unknown, forged, edited or
+    /// expired token is the same, so the caller learns nothing about which. A lease ended for good is the exception:
+    /// once the token and proof check out, <c>EndedForGood</c> names it (see <see cref="EndedStatus"/>).
+    /// </summary>
+    public async Task<(Lease? Lease, string? Failure, Lease? EndedForGood)> AuthenticateAsync(string? token, string? proof, string method, string target)
     {
         var valid = await ValidateAsync(token).ConfigureAwait(false);
-        if (valid is null || !_byId.TryGetValue(valid.LeaseId, out var lease) || lease.IsEnded)
+        if (valid is null || Find(valid.LeaseId) is not { } lease || (lease.IsEnded && !lease.IsEndedForGood))
         {
-            return (null, WireLimits.LeaseUnknownDetail + "; open a new session");
+            return (null, WireLimits.LeaseUnknownDetail + "; open a new session", null);
         }
 
         if (!string.Equals(valid.Thumbprint, lease.SessionKeyThumbprint, StringComparison.Ordinal))
         {
-            return (null, "the lease token does not belong to this lease's session key");
+            return (null, "the lease token does not belong to this lease's session key", null);
         }
 
         if (!LeaseProof.TryParse(proof, out var unixMs, out var nonce, out var signature))
         {
-            return (null, $"a lease-bearing call needs a valid '{LeaseProof.Header}' header signed with the session key");
+            return (null, $"a lease-bearing call needs a valid '{LeaseProof.Header}' header signed with the session key", null);
         }
 
         var proofTime = DateTimeOffset.FromUnixTimeMilliseconds(unixMs);
         if ((proofTime - time.GetUtcNow()).Duration() > LeaseProof.MaxClockDifference)
         {
-            return (null, "the proof of possession is stale or from the future; check the runner's clock");
+            return (null, "the proof of possession is stale or from the future; check the runner's clock", null);
         }
 
         if (!lease.SessionKey.VerifyData(LeaseProof.SignedBytes(method, lease.Id, target, unixMs, nonce), signature, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation))
         {
-            return (null, "the proof of possession does not verify with the lease's session key");
+            return (null, "the proof of possession does not verify with the lease's session key", null);
         }
 
         switch (lease.TryUseProofNonce(nonce, proofTime))
         {
             case ProofNonceUse.Replayed:
-                return (null, "the proof of possession was already used");
+                return (null, "the proof of possession was already used", null);
             case ProofNonceUse.TooMany:
-                return (null, $"lease {lease.Id} made more than {Lease.MaxRememberedProofs} lease-bearing calls (tunnels, raw-lane connections) in the last two minutes; wait and try again");
+                return (null, $"lease {lease.Id} made more than {Lease.MaxRememberedProofs} lease-bearing calls (tunnels, raw-lane connections) in the last two minutes; wait and try again", null);
         }
 
-        return (lease, null);
+        if (lease.IsEnded)
+        {
+            return (null, EndedStatus(lease).Detail, lease);
+        }
+
+        return (lease, null, null);
+    }
+
+    /// <summary>The lease with <paramref name="id"/>: live, ended a moment ago, or remembered as ended for good.</summary>
+    private Lease? Find(string id) =>
+        _byId.TryGetValue(id, out var lease) ? lease : _endedForGood.TryGetValue(id, out var ended) ? ended : null;
+
+    /// <summary>Remembers a lease ended for good until its maximum life, dropping those past theirs, and the oldest beyond the cap.</summary>
+    private void RememberEnded(Lease lease)
+    {
+        var now = time.GetUtcNow();
+        foreach (var (id, old) in _endedForGood)
+        {
+            if (old.MaxExpiresAt <= now)
+            {
+                _endedForGood.TryRemove(new KeyValuePair<string, Lease>(id, old));
+            }
+        }
+
+        while (_endedForGood.Count >= MaxEndedRemembered
+            && _endedForGood.Values.MinBy(l => l.EndedAt) is { } oldest
+            && _endedForGood.TryRemove(new KeyValuePair<string, Lease>(oldest.Id, oldest)))
+        {
+        }
+
+        // A replayed proof of an ended lease opens nothing: its remembered nonces need not outlive it.
+        lease.ForgetProofNonces();
+        _endedForGood[lease.Id] = lease;
     }
 
     private async Task<ValidatedToken?> ValidateAsync(string? token)
@@ -110,7 +175,7 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time, AuditTra
             return time.GetUtcNow() < known.ExpiresAt ? known : null;
         }
 
-        if (await tokens.ValidateAsync(token).ConfigureAwait(false) is not { } claims || !_byId.TryGetValue(claims.LeaseId, out var lease))
+        if (await tokens.ValidateAsync(token).ConfigureAwait(false) is not { } claims || Find(claims.LeaseId) is not { } lease)
         {
             return null;
         }
@@ -129,7 +194,7 @@ internal sealed class LeaseStore(LeaseTokens tokens, TimeProvider time, AuditTra
     {
         foreach (var lease in _byId.Values)
         {
-            lease.End("the broker is stopping");
+            lease.End("the broker is stopping", LeaseEndKind.Broker);
             lease.Dispose();
         }
     }

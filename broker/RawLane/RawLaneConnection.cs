@@ -120,11 +120,12 @@ internal sealed partial class RawLaneConnection(
             return null;
         }
 
-        var (lease, failure) = await leases.AuthenticateAsync(hello.LeaseToken, hello.Proof, RawLaneFrame.HelloMethod, string.Empty).ConfigureAwait(false);
+        var (lease, failure, endedForGood) = await leases.AuthenticateAsync(hello.LeaseToken, hello.Proof, RawLaneFrame.HelloMethod, string.Empty).ConfigureAwait(false);
         if (lease is null)
         {
             Log.LeaseRejected(logger, peer, failure!);
-            await RefuseAsync(agent, peer, StatusCode.Unauthenticated, failure!, stopping).ConfigureAwait(false);
+            // A lease ended for good is refused in the same words a Tunnel call hears (the reply has no trailers).
+            await RefuseAsync(agent, peer, endedForGood is null ? StatusCode.Unauthenticated : StatusCode.PermissionDenied, failure!, stopping).ConfigureAwait(false);
             return null;
         }
 
@@ -158,7 +159,13 @@ internal sealed partial class RawLaneConnection(
 
         if (message is not RawLaneOpen open)
         {
-            if (message is not null)
+            if (message is null && lease.IsEndedForGood)
+            {
+                // A warm connection is the agent's next tunnel: it reads why there will be none.
+                var ended = LeaseStore.EndedStatus(lease);
+                await RefuseAsync(agent, peer, ended.StatusCode, ended.Detail, stopping).ConfigureAwait(false);
+            }
+            else if (message is not null)
             {
                 await RefuseAsync(agent, peer, StatusCode.InvalidArgument, "an authenticated raw-lane connection expects an Open", stopping).ConfigureAwait(false);
             }

@@ -39,7 +39,7 @@ internal sealed partial class BrokerService
         await gate.ClosedAsync(tunnel, result, failure).ConfigureAwait(false);
         if (failure is { } status)
         {
-            throw new RpcException(status);
+            throw Refusal(status);
         }
     }
 }

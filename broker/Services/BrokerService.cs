@@ -26,6 +26,7 @@ internal sealed partial class BrokerService(
     SessionBlocks blocks,
     AuditTrail audit,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<BrokerService> logger) : Protocol.V1.Broker.BrokerBase
 {
     public override async Task<OpenSessionResponse> OpenSession(OpenSessionRequest request, ServerCallContext context)
@@ -52,7 +53,7 @@ internal sealed partial class BrokerService(
         // A block placed between the check above and the grant did not see this lease in its sweep: check again.
         if (blocks.Match(caller) is not null)
         {
-            lease.End("sessions for this job are blocked by an administrator");
+            lease.End("sessions for this job are blocked by an administrator", LeaseEndKind.Blocked);
             RefuseIfBlocked(caller, lease.Id);
         }
 
@@ -63,7 +64,7 @@ internal sealed partial class BrokerService(
         }
         catch (AuditWriteException ex)
         {
-            lease.End("the audit trail could not record it");
+            lease.End("the audit trail could not record it", LeaseEndKind.Broker);
             throw new RpcException(new Status(StatusCode.Unavailable, "the broker cannot record sessions in its audit trail right now; try again later"), ex.Message);
         }
 
@@ -107,10 +108,55 @@ internal sealed partial class BrokerService(
         return Response(lease, leases.Reissue(lease));
     }
 
+    /// <summary>WatchSession calls one lease may hold open at once: an agent holds one; a few allow for a reconnect's overlap.</summary>
+    internal const int MaxWatchesPerLease = 4;
+
+    /// <summary>The agent sends nothing on <paramref name="requestStream"/>: it is never read.</summary>
+    public override async Task<WatchSessionResponse> WatchSession(IAsyncStreamReader<WatchSessionRequest> requestStream, ServerCallContext context)
+    {
+        var lease = await AuthenticateLeaseAsync(context, nameof(WatchSession), string.Empty).ConfigureAwait(false);
+        if (!lease.TryHoldWatch(MaxWatchesPerLease))
+        {
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"lease {lease.Id} already has {MaxWatchesPerLease} WatchSession calls open"));
+        }
+
+        try
+        {
+            // Held until the lease ends, the agent hangs up, or the broker stops (a graceful stop must not wait on it).
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(lease.Ended, context.CancellationToken, lifetime.ApplicationStopping);
+            try
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, time, watching.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // One of the three; which one is asked below.
+            }
+        }
+        finally
+        {
+            lease.ReleaseWatch();
+        }
+
+        if (!lease.IsEnded)
+        {
+            throw new RpcException(context.CancellationToken.IsCancellationRequested ? Status.DefaultCancelled : new Status(StatusCode.Unavailable, "the broker is stopping"));
+        }
+
+        if (lease.IsEndedForGood)
+        {
+            throw Refusal(LeaseStore.EndedStatus(lease));
+        }
+
+        return lease.EndReason is null
+            ? new WatchSessionResponse { Ended = "expired", Reason = $"lease {lease.Id} expired at {lease.ExpiresAt:u}" }
+            : new WatchSessionResponse { Ended = lease.EndKind == LeaseEndKind.Closed ? "closed" : "stopping", Reason = $"lease {lease.Id} ended: {lease.EndReason}" };
+    }
+
     public override async Task<CloseSessionResponse> CloseSession(CloseSessionRequest request, ServerCallContext context)
     {
         var lease = await AuthenticateLeaseAsync(context, nameof(CloseSession), string.Empty).ConfigureAwait(false);
-        lease.End("closed by the agent");
+        lease.End("closed by the agent", LeaseEndKind.Closed);
         Log.SessionClosed(logger, lease.Id);
         return new CloseSessionResponse();
     }
@@ -124,7 +170,10 @@ internal sealed partial class BrokerService(
         }
 
         Log.SessionBlocked(logger, leaseId ?? "(new session)", caller.Describe(), block.Id);
-        throw new RpcException(new Status(StatusCode.PermissionDenied, "sessions for this job are blocked by an administrator"));
+        // A revocation's own block says which lease's revocation keeps this run attempt out.
+        throw new RpcException(new Status(StatusCode.PermissionDenied, block.RevokedLease is null
+            ? "sessions for this job are blocked by an administrator"
+            : $"sessions for this job are blocked by an administrator: {block.Reason}"));
     }
 
     /// <summary>Checks an id-token, turning each way it can fail into the status the job can act on.</summary>
@@ -160,7 +209,13 @@ internal sealed partial class BrokerService(
         var authorization = context.RequestHeaders.GetValue("authorization");
         var prefix = WireLimits.LeaseScheme + " ";
         var token = authorization is not null && authorization.StartsWith(prefix, StringComparison.OrdinalIgnoreCase) ? authorization[prefix.Length..].Trim() : null;
-        var (lease, failure) = await leases.AuthenticateAsync(token, context.RequestHeaders.GetValue(LeaseProof.Header), method, target).ConfigureAwait(false);
+        var (lease, failure, endedForGood) = await leases.AuthenticateAsync(token, context.RequestHeaders.GetValue(LeaseProof.Header), method, target).ConfigureAwait(false);
+        if (endedForGood is not null)
+        {
+            Log.LeaseRejected(logger, context.Peer, method, failure!);
+            throw Refusal(LeaseStore.EndedStatus(endedForGood));
+        }
+
         if (lease is null)
         {
             Log.LeaseRejected(logger, context.Peer, method, failure!);
@@ -169,6 +224,10 @@ internal sealed partial class BrokerService(
 
         return lease;
     }
+
+    /// <summary>A refusal as an exception; a lease ended for good also names its kind in a trailer (see <see cref="LeaseEnded"/>).</summary>
+    internal static RpcException Refusal(Status status) =>
+        LeaseEnded.TryRead(status, out var kind) ? new RpcException(status, [new Metadata.Entry(LeaseEnded.Trailer, kind)]) : new RpcException(status);
 
     /// <summary>The same workflow run (and attempt) of the same subject: a renewal cannot move a lease to another job.</summary>
     private static bool IsSameJob(CallerIdentity renewing, CallerIdentity granted) =>

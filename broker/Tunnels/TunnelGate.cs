@@ -130,7 +130,8 @@ internal sealed partial class TunnelGate(
     public Status? WhyEnded(Lease lease)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        return lease.IsEnded ? new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}; open a new session")
+        return lease.IsEndedForGood ? Leases.LeaseStore.EndedStatus(lease)
+            : lease.IsEnded ? new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}; open a new session")
             : lifetime.ApplicationStopping.IsCancellationRequested ? new Status(StatusCode.Unavailable, "the broker is stopping")
             : null;
     }

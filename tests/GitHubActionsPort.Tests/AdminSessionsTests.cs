@@ -34,6 +34,72 @@ public sealed class AdminSessionsTests(string lane) : TunnelFixture(lane)
     [OneTimeTearDown]
     public void DeleteFolder() => Directory.Delete(_folder, recursive: true);
 
+    /// <summary>Every agent of this fixture is the same run: a revocation's block on it must not outlive its test.</summary>
+    [TearDown]
+    public Task LiftBlocksAsync() => AdminCalls.LiftAllBlocksAsync(AdminUrl, _tokenFile);
+
+    [Test]
+    public async Task Revoke_EndsAgentAccess_ExitCode8_NoReopen()
+    {
+        // The agent gets its id-tokens from the job's token endpoint, so it could open a new session at any time.
+        await using var agent = await StartAgentAsync("echo");
+        var leaseId = await LeaseIdAsync(agent);
+        var forward = agent["echo"];
+        using (var client = await SocketIo.ConnectAsync(forward))
+        {
+            await client.SendAllAsync(new byte[] { 1 });
+            Assert.That(await client.ReadExactlyAsync(1).DefaultTimeout(), Is.EqualTo(new byte[] { 1 }));
+            var grantedBefore = Granted();
+
+            var (exitCode, _, error) = await SessionsAsync("revoke", "--lease", leaseId, "--reason", "job cancelled");
+            Assert.That(exitCode, Is.Zero, error);
+
+            // Told at once, with or without a call of its own: it stops, and says why.
+            Assert.That(await agent.Exit.DefaultTimeout(), Is.EqualTo(ExitCodes.LeaseEnded));
+            Assert.That(agent.Error.Lines, Has.Some.Contains($"lease {leaseId}").And.Contains("revoked by an administrator").And.Contains("job cancelled"));
+            Assert.That(Granted(), Is.EqualTo(grantedBefore), "no new session was opened in place of the revoked lease");
+            Assert.That(agent.Logs.Entries.Where(e => e.EventId.Name is "LeaseLost" or "SessionReopened" or "SessionReopenRetry"), Is.Empty);
+            Assert.That(agent.Logs.Entries.Single(e => e.EventId.Name == "LeaseEndedForGood").Message, Does.Contain("(revoked)"));
+            var (_, wasReset) = await client.ReadUntilClosedAsync().DefaultTimeout();
+            Assert.That(wasReset, Is.True);
+        }
+
+        // The forward no longer listens: a new local connection is refused, not queued.
+        var refused = Assert.ThrowsAsync<SocketException>(async () => await SocketIo.ConnectAsync(forward));
+        Assert.That(refused!.SocketErrorCode, Is.EqualTo(SocketError.ConnectionRefused));
+    }
+
+    [Test]
+    public async Task Revoke_BlocksNewSessionOfSameRunAttempt_UntilUnblocked()
+    {
+        await using var agent = await StartAgentAsync("echo");
+        var leaseId = await LeaseIdAsync(agent);
+
+        var (exitCode, output, error) = await SessionsAsync("revoke", "--lease", leaseId);
+
+        Assert.That(exitCode, Is.Zero, error);
+        var blockLine = output.Split('\n').Single(l => l.StartsWith("block blk_", StringComparison.Ordinal));
+        var blockId = blockLine.Split(' ')[1];
+        Assert.That(blockLine, Does.Contain($"run_id={DevRunId}").And.Contain("run_attempt=1").And.Contain(leaseId).And.Contain($"sessions unblock {blockId}"));
+
+        // A new agent of the same run attempt, with a fresh id-token, is refused in words naming the revocation.
+        await using (var newcomer = AgentUnderTest.Run(Broker.Address, ["0:echo"], AgentUnderTest.GitHubEnvironment(Issuer), extraArgs: ["--lane", Lane], echo: TestContext.Progress))
+        {
+            Assert.That(await newcomer.Exit.DefaultTimeout(), Is.EqualTo(ExitCodes.TargetDenied));
+            Assert.That(newcomer.Error.Lines, Has.Some.Contains($"lease {leaseId} of this run attempt was revoked by"));
+        }
+
+        var (_, listed, _) = await SessionsAsync("list");
+        Assert.That(listed, Does.Contain(blockId).And.Contain($"run_id={DevRunId}").And.Contain($"lease {leaseId} of this run attempt was revoked"));
+
+        var (unblocked, _, unblockError) = await SessionsAsync("unblock", blockId);
+        Assert.That(unblocked, Is.Zero, unblockError);
+        await using var after = await StartAgentAsync("echo");
+        using var client = await SocketIo.ConnectAsync(after["echo"]);
+        await client.SendAllAsync(new byte[] { 2 });
+        Assert.That(await client.ReadExactlyAsync(1).DefaultTimeout(), Is.EqualTo(new byte[] { 2 }));
+    }
+
     [Test]
     public async Task RevokeByLeaseId_ResetsTheLiveTunnelWithinASecond()
     {
@@ -53,10 +119,11 @@ public sealed class AdminSessionsTests(string lane) : TunnelFixture(lane)
         var revoked = Broker.Logs.Entries.Single(e => e.EventId.Name == "LeaseRevoked");
         Assert.That(revoked.Message, Does.Contain(leaseId).And.Contain($"{Environment.UserName}@{Environment.MachineName}").And.Contain("job cancelled"));
         var failed = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelFailed").DefaultTimeout();
-        // A Tunnel call ends with the broker's words; the raw lane has none after its Open, only the reset.
+        // A Tunnel call ends with the broker's words; the raw lane has none after its Open, only the reset, unless
+        // the agent has heard why (WatchSession) before its tunnel's end is told.
         Assert.That(failed.Message, Lane == "grpc"
             ? Does.Contain("revoked by an administrator (").And.Contain("): job cancelled")
-            : Does.Contain("the broker reset the connection"));
+            : Does.Contain("the broker reset the connection").Or.Contain("revoked by an administrator ("));
     }
 
     [Test]
@@ -77,11 +144,10 @@ public sealed class AdminSessionsTests(string lane) : TunnelFixture(lane)
             var (_, wasReset) = await client.ReadUntilClosedAsync().WithTimeout(TimeSpan.FromSeconds(1));
             Assert.That(wasReset, Is.True);
 
-            // The running agent finds its lease gone and asks for a new session: refused, and its client is not left hanging.
-            using var second = await SocketIo.ConnectAsync(agent["echo"]);
-            await second.ReadUntilClosedAsync().DefaultTimeout();
-            var refused = await agent.Logs.WaitForAsync(e => e.EventId.Name == "SessionReopenRefused").DefaultTimeout();
-            Assert.That(refused.Message, Does.Contain("sessions for this job are blocked by an administrator"));
+            // The running agent is told its lease was ended by a block: it asks for no new session, and stops.
+            Assert.That(await agent.Exit.DefaultTimeout(), Is.EqualTo(ExitCodes.LeaseEnded));
+            Assert.That(agent.Error.Lines, Has.Some.Contains("lease ended (blocked)"));
+            Assert.That(agent.Logs.Entries.Where(e => e.EventId.Name is "LeaseLost" or "SessionReopenRefused"), Is.Empty);
 
             // A new agent of the same run is refused too.
             await using var newcomer = AgentUnderTest.Run(Broker.Address, ["0:echo"], AgentUnderTest.GitHubEnvironment(Issuer), echo: TestContext.Progress);
@@ -101,7 +167,8 @@ public sealed class AdminSessionsTests(string lane) : TunnelFixture(lane)
         using var third = await SocketIo.ConnectAsync(after["echo"]);
         await third.SendAllAsync(new byte[] { 3 });
         Assert.That(await third.ReadExactlyAsync(1).DefaultTimeout(), Is.EqualTo(new byte[] { 3 }));
-        Assert.That(Broker.Logs.Entries.Where(e => e.EventId.Name is "SessionsBlocked" or "SessionsUnblocked").Select(e => e.Message), Has.All.Contains(blockId));
+        Assert.That(Broker.Logs.Entries.Where(e => e.EventId.Name == "SessionsBlocked").Select(e => e.Message), Has.Some.Contains(blockId));
+        Assert.That(Broker.Logs.Entries.Where(e => e.EventId.Name == "SessionsUnblocked").Select(e => e.Message), Has.Some.Contains(blockId));
     }
 
     [Test]
@@ -183,6 +250,9 @@ public sealed class AdminSessionsTests(string lane) : TunnelFixture(lane)
         Assert.That(error, Does.Contain("cannot reach the admin endpoint"));
     }
 
+    /// <summary>Sessions the broker has granted so far.</summary>
+    private int Granted() => Broker.Logs.Entries.Count(e => e.EventId.Name == "SessionGranted");
+
     private static async Task<string> LeaseIdAsync(AgentUnderTest agent)
     {
         var opened = await agent.Logs.WaitForAsync(e => e.EventId.Name == "SessionOpened").DefaultTimeout();
@@ -192,12 +262,6 @@ public sealed class AdminSessionsTests(string lane) : TunnelFixture(lane)
     /// <summary>Runs <c>ghaport-broker sessions ...</c> in-process against this fixture's broker.</summary>
     private Task<(int ExitCode, string Output, string Error)> SessionsAsync(params string[] args) => SessionsWithAsync(null, null, args);
 
-    private async Task<(int ExitCode, string Output, string Error)> SessionsWithAsync(Uri? url, string? tokenFile, params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        string[] all = [.. args, "--admin-url", (url ?? AdminUrl).ToString(), "--admin-token-file", tokenFile ?? _tokenFile];
-        var exitCode = await SessionsCommand.RunAsync(all, output, error).DefaultTimeout();
-        return (exitCode, output.ToString(), error.ToString());
-    }
+    private Task<(int ExitCode, string Output, string Error)> SessionsWithAsync(Uri? url, string? tokenFile, params string[] args) =>
+        AdminCalls.SessionsAsync(url ?? AdminUrl, tokenFile ?? _tokenFile, args);
 }

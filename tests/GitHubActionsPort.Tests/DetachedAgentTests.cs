@@ -15,6 +15,19 @@ public sealed class DetachedAgentTests : TunnelFixture
     private static readonly string[] ExpectedOutputs = ["port", "port-echo", "address", "expires-at", "lease-id"];
 
     private string _folder = null!;
+    private string _adminFolder = null!;
+    private string _adminTokenFile = null!;
+
+    protected override void Configure(Dictionary<string, string?> configuration)
+    {
+        _adminFolder = Directory.CreateTempSubdirectory("ghaport-detach-admin-").FullName;
+        _adminTokenFile = Path.Combine(_adminFolder, "admin-token");
+        File.WriteAllText(_adminTokenFile, Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n");
+        configuration["Broker:Admin:TokenFile"] = _adminTokenFile;
+    }
+
+    [OneTimeTearDown]
+    public void DeleteAdminFolder() => Directory.Delete(_adminFolder, recursive: true);
 
     protected override Dictionary<string, string> ExtraTargets()
     {
@@ -35,6 +48,106 @@ public sealed class DetachedAgentTests : TunnelFixture
         }
 
         Directory.Delete(_folder, recursive: true);
+        await AdminCalls.LiftAllBlocksAsync(Broker.AdminAddress!, _adminTokenFile);
+    }
+
+    [Test]
+    public async Task Detached_Revoke_StatusShowsEndedLeaseAndReason_AndDownReportsIt()
+    {
+        int pid;
+        await using (var up = AgentProcess.Start(Up("0:echo"), Environment()))
+        {
+            Assert.That(await up.WaitForExitAsync(), Is.Zero, up.Process.Describe());
+            pid = BackgroundPid(up);
+        }
+
+        var leaseId = ReadOutputs()["lease-id"];
+        var (revoked, _, revokeError) = await AdminCalls.SessionsAsync(Broker.AdminAddress!, _adminTokenFile, "revoke", "--lease", leaseId, "--reason", "job cancelled");
+        Assert.That(revoked, Is.Zero, revokeError);
+
+        // The background agent stops on its own, and nobody reads its exit code: status and down say what happened.
+        await WaitForExitAsync(pid);
+        await using (var status = AgentProcess.Start(["status", "--state-dir", StateDir], Environment()))
+        {
+            Assert.That(await status.WaitForExitAsync(), Is.EqualTo(ExitCodes.LeaseEnded), status.Process.Describe());
+            Assert.That(status.Output.Lines[0], Does.StartWith($"lease {leaseId} ended: ").And.Contain("revoked by an administrator").And.Contain("job cancelled"));
+        }
+
+        await using (var down = AgentProcess.Start(["down", "--state-dir", StateDir], Environment()))
+        {
+            Assert.That(await down.WaitForExitAsync(), Is.EqualTo(ExitCodes.LeaseEnded), down.Process.Describe());
+            Assert.That(down.Output.Lines, Has.Some.Contains("had already stopped").And.Contains(leaseId).And.Contains("revoked by an administrator"));
+        }
+
+        Assert.That(File.ReadAllText(SummaryFile), Does.Contain(leaseId).And.Contain("revoked by an administrator"));
+        Assert.That(AgentsUsing(StateDir), Is.Empty);
+    }
+
+    [Test]
+    public async Task Status_CountsPerForward_WithFailures()
+    {
+        await using (var up = AgentProcess.Start([.. Up("0:echo"), "--forward", "0:echo", "--forward", "0:refused", "--no-probe"], Environment()))
+        {
+            Assert.That(await up.WaitForExitAsync(), Is.Zero, up.Process.Describe());
+            var ready = up.Output.Lines.Select(l => ReadyLine.TryParse(l, out var address, out var target) ? (address, target) : default).Where(r => r.address is not null).ToList();
+            Assert.That(string.Join(' ', ready.Select(r => r.target)), Is.EqualTo("echo echo refused"));
+
+            using (var client = await SocketIo.ConnectAsync(ready[0].address))
+            {
+                await client.SendAllAsync("ping"u8.ToArray());
+                client.Shutdown(SocketShutdown.Send);
+                Assert.That(await client.ReadToEndAsync().DefaultTimeout(), Is.EqualTo("ping"u8.ToArray()));
+            }
+
+            using (var client = await SocketIo.ConnectAsync(ready[2].address))
+            {
+                var (_, wasReset) = await client.ReadUntilClosedAsync().DefaultTimeout();
+                Assert.That(wasReset, Is.True, "a connection the broker could not carry is reset");
+            }
+
+            await using var status = AgentProcess.Start(["status", "--state-dir", StateDir], Environment());
+            Assert.That(await status.WaitForExitAsync(), Is.Zero, status.Process.Describe());
+            Assert.That(string.Join(' ', status.Output.Lines[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)), Is.EqualTo("FORWARD TARGET CONNECTIONS ACTIVE FAILED REFUSED SENT RECEIVED"));
+            var rows = status.Output.Lines.Skip(2).Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).ToDictionary(r => r[0], r => string.Join(' ', r[1..6]));
+            // Target, connections, active, failed, refused: each forward its own, not its target's.
+            Assert.That(rows[ready[0].address.ToString()], Is.EqualTo("echo 1 0 0 0"));
+            Assert.That(rows[ready[1].address.ToString()], Is.EqualTo("echo 0 0 0 0"));
+            Assert.That(rows[ready[2].address.ToString()], Is.EqualTo("refused 0 0 0 1"));
+        }
+    }
+
+    [Test]
+    public async Task FailedDetach_ClosesItsLease()
+    {
+        var seen = Broker.Logs.Entries.Count;
+
+        var (exitCode, agent) = await RunToExitWithinBoundAsync(Up("0:refused"), Environment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.NotReady), agent.Process.Describe());
+        var granted = Broker.Logs.Entries.Skip(seen).Single(e => e.EventId.Name == "SessionGranted");
+        var leaseId = granted.Message.Split(' ')[1];
+        // The background agent got a lease and then failed its probe: the lease must not outlive it.
+        await Broker.Logs.WaitForAsync(e => e.EventId.Name == "SessionClosed" && e.Message.Contains(leaseId, StringComparison.Ordinal)).DefaultTimeout();
+    }
+
+    [Test]
+    public async Task DetachTimeout_LogHasThisRunsLines()
+    {
+        // A broker that takes the connection and never says a word.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var broker = $"http://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}/";
+
+        var (exitCode, agent) = await RunToExitWithinBoundAsync(
+            ["up", "--broker", broker, "--forward", "0:echo", "--detach", "--timeout", "2s", "--state-dir", StateDir], Environment(), FailureBound + TimeSpan.FromSeconds(2));
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.NotReady), agent.Process.Describe());
+        var said = agent.Error.Lines.Single(l => l.Contains("was not ready within", StringComparison.Ordinal));
+        var log = Path.Combine(StateDir, "agent.log");
+        Assert.That(said, Does.Contain(log));
+        var pid = said.Split("(pid ")[1].Split(')')[0];
+        Assert.That(File.ReadAllLines(log), Has.Some.Contains($"pid {pid}").And.Contains(broker), "the log it points at holds this run's lines");
+        Assert.That(AgentsUsing(StateDir), Is.Empty, "the stopped agent leaves no process behind");
     }
 
     private string StateDir => Path.Combine(_folder, "state");
@@ -173,10 +286,27 @@ public sealed class DetachedAgentTests : TunnelFixture
     private Dictionary<string, string> ReadOutputs() =>
         File.ReadAllLines(OutputFile).Select(l => l.Split('=', 2)).ToDictionary(p => p[0], p => p[1], StringComparer.Ordinal);
 
-    private static async Task<(int ExitCode, AgentProcess Agent)> RunToExitWithinBoundAsync(string[] args, IReadOnlyDictionary<string, string?> environment)
+    private static async Task<(int ExitCode, AgentProcess Agent)> RunToExitWithinBoundAsync(string[] args, IReadOnlyDictionary<string, string?> environment, TimeSpan? bound = null)
     {
         var agent = AgentProcess.Start(args, environment);
-        return (await agent.WaitForExitAsync(FailureBound), agent);
+        return (await agent.WaitForExitAsync(bound ?? FailureBound), agent);
+    }
+
+    /// <summary>The background agent's pid, from the launcher's last line (in the step's log, as GitHub shows it).</summary>
+    private static int BackgroundPid(AgentProcess up) =>
+        int.Parse(up.Output.Lines.Single(l => l.Contains("running in the background", StringComparison.Ordinal)).Split("(pid ")[1].Split(')')[0], System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task WaitForExitAsync(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            await process.WaitForExitAsync().DefaultTimeout();
+        }
+        catch (ArgumentException)
+        {
+            // Gone already.
+        }
     }
 
     private static bool ProcessIsRunning(int pid)

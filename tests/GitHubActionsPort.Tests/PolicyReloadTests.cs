@@ -55,6 +55,24 @@ public sealed class PolicyReloadTests
     }
 
     [Test]
+    public async Task RuleRemoved_AgentHearsWhy_AndExitsWithLeaseEnded_WithoutAskingForANewSession()
+    {
+        await using var broker = await ConfigFileBroker.StartAsync(Configuration());
+        await using var agent = await StartAgentAsync(broker);
+
+        var withoutAppRule = Configuration();
+        RemoveRule(withoutAppRule, 0);
+        await broker.RewriteAsync(withoutAppRule, e => e.EventId.Name == "LeaseEndedByPolicy");
+
+        // No tunnel open, no connection made: the agent is told all the same, and stops.
+        Assert.That(await agent.Exit.DefaultTimeout(), Is.EqualTo(Agent.Cli.ExitCodes.LeaseEnded));
+        Assert.That(agent.Error.Lines, Has.Some.Contains("lease ended (policy)").And.Contains("the policy no longer permits it"));
+        Assert.That(agent.Logs.Entries.Where(e => e.EventId.Name is "LeaseLost" or "SessionReopenRefused" or "SessionReopenRetry"), Is.Empty);
+        Assert.That(broker.Logs.Entries.Count(e => e.EventId.Name is "SessionGranted" or "SessionDenied"), Is.EqualTo(1), "no second session was asked for");
+        Assert.That(broker.Logs.Errors, Is.Empty);
+    }
+
+    [Test]
     public async Task RuleKept_LiveLeaseSurvivesTheReload_AndNewTunnelsGoToTheTargetsNewAddress()
     {
         await using var broker = await ConfigFileBroker.StartAsync(Configuration());

@@ -74,7 +74,11 @@ internal sealed partial class RawLanePool(RawLaneDialer dialer, LeaseKeeper leas
             }
             catch (Exception ex)
             {
-                Log.RefillFailed(logger, ex.Message);
+                // A Hello refused because the lease was ended for good is news the keeper acts on.
+                if (ex is not Grpc.Core.RpcException refused || !lease.Observe(refused.Status))
+                {
+                    Log.RefillFailed(logger, ex.Message);
+                }
             }
             finally
             {
