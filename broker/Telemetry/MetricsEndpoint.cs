@@ -24,6 +24,8 @@ internal sealed partial class MetricsEndpoint(MetricsSettings settings, ILoggerF
 
         EnsureMeterAdapter();
         _server = await SideServer.StartAsync(
+            "the metrics endpoint",
+            "Broker:Metrics:Url",
             settings.Address,
             settings.Url.Port,
             limits =>
