@@ -220,13 +220,22 @@ function Write-TrxFailures {
         $doc = [System.Xml.XmlDocument]::new()
         $doc.XmlResolver = $null
         try { $doc.Load($file.FullName) } catch { continue }
+        # The class of each test, by id: a result names only its method.
+        $classes = @{}
+        foreach ($test in $doc.SelectNodes("/*[local-name()='TestRun']/*[local-name()='TestDefinitions']/*[local-name()='UnitTest']")) {
+            $method = $test.SelectSingleNode("*[local-name()='TestMethod']")
+            if ($null -ne $method) { $classes[$test.GetAttribute('id')] = $method.GetAttribute('className') }
+        }
         $results = $doc.SelectNodes("/*[local-name()='TestRun']/*[local-name()='Results']/*[local-name()='UnitTestResult']")
         foreach ($result in $results) {
             if ($result.GetAttribute('outcome') -notin 'Failed', 'Error', 'Timeout', 'Aborted') { continue }
             $printed++
             $errorInfo = $result.SelectSingleNode("*[local-name()='Output']/*[local-name()='ErrorInfo']")
+            $name = $result.GetAttribute('testName')
+            $class = $classes[$result.GetAttribute('testId')]
+            if ($class) { $name = "$class.$name" }
             Write-Host ''
-            Write-Host "FAILED $($result.GetAttribute('testName')) ($($result.GetAttribute('outcome')), $($result.GetAttribute('duration')))" -ForegroundColor Red
+            Write-Host "FAILED $name ($($result.GetAttribute('outcome')), $($result.GetAttribute('duration')))" -ForegroundColor Red
             foreach ($part in @(@('Message', $MessageLines), @('StackTrace', $StackLines))) {
                 $node = if ($null -ne $errorInfo) { $errorInfo.SelectSingleNode("*[local-name()='$($part[0])']") } else { $null }
                 if ($null -eq $node -or [string]::IsNullOrWhiteSpace($node.InnerText)) { continue }
