@@ -10,8 +10,10 @@
         dotnet pwsh ./build.ps1 [build|test|demo|bench|publish] [extra arguments...]
 
     build    dotnet build of the solution (Release).
-    test     build, then dotnet test with TRX results in artifacts/test-results; the last
-             line of output is "<n> passed, <n> failed, <n> skipped". Fails when dotnet test
+    test     build, then dotnet test with TRX results in artifacts/test-results. dotnet test's
+             own output goes to artifacts/test-results/test-output.log (its path is printed);
+             the console shows each failed test (name, message, the top of its stack) and, as
+             the last line, "<n> passed, <n> failed, <n> skipped". Fails when dotnet test
              fails, when any test fails, or when no test ran. Extra arguments go to
              dotnet test (e.g. --filter "FullyQualifiedName~Splice").
     demo     dotnet run of the harness "demo" command; extra arguments are passed through.
@@ -59,6 +61,7 @@ $BrokerProject = 'broker/GitHubActionsPort.Broker.csproj'
 $HarnessProject = 'tests/GitHubActionsPort.Harness'
 $ArtifactsDir = Join-Path $PSScriptRoot 'artifacts'
 $TestResultsDir = Join-Path $ArtifactsDir 'test-results'
+$TestLog = Join-Path $TestResultsDir 'test-output.log'
 $PublishDir = Join-Path $ArtifactsDir 'publish'
 $PackagesDir = Join-Path $ArtifactsDir 'packages'
 $PublishRids = @('linux-x64', 'linux-arm64', 'win-x64')
@@ -115,6 +118,29 @@ function Invoke-Native {
     if ($script:NativeExitCode -ne 0 -and -not $AllowFailure) {
         throw "Command failed with exit code $($script:NativeExitCode): $commandLine"
     }
+}
+
+function Invoke-NativeToLog {
+    <#
+    Runs a native command with everything it prints (standard output and error) going to $LogFile instead of the
+    console, and records its exit code in $script:NativeExitCode. Never throws for a non-zero exit code.
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $FilePath,
+        [string[]] $ArgumentList = @(),
+        [Parameter(Mandatory)] [string] $LogFile
+    )
+    $commandLine = Format-CommandLine $FilePath $ArgumentList
+    Write-Host "> $commandLine" -ForegroundColor DarkGray
+    Write-Host "  its full output: $LogFile" -ForegroundColor DarkGray
+    $global:LASTEXITCODE = 0
+    try {
+        & $FilePath @ArgumentList *> $LogFile
+    }
+    catch [System.Management.Automation.CommandNotFoundException] {
+        throw "'$FilePath' was not found on PATH (needed for: $commandLine)."
+    }
+    $script:NativeExitCode = $global:LASTEXITCODE
 }
 
 function Get-IntAttribute {
@@ -178,6 +204,52 @@ function Get-TrxSummary {
     return [pscustomobject] $summary
 }
 
+function Write-TrxFailures {
+    <#
+    Prints every failed result of the *.trx files under $Directory: the test's name, its message (at most
+    $MessageLines lines) and the top $StackLines lines of its stack trace. Returns how many it printed.
+    #>
+    param(
+        [Parameter(Mandatory)] [string] $Directory,
+        [int] $MessageLines = 40,
+        [int] $StackLines = 8
+    )
+    $printed = 0
+    if (-not (Test-Path -LiteralPath $Directory -PathType Container)) { return $printed }
+    foreach ($file in @(Get-ChildItem -LiteralPath $Directory -Filter '*.trx' -Recurse -File | Sort-Object FullName)) {
+        $doc = [System.Xml.XmlDocument]::new()
+        $doc.XmlResolver = $null
+        try { $doc.Load($file.FullName) } catch { continue }
+        # The class of each test, by id: a result names only its method.
+        $classes = @{}
+        foreach ($test in $doc.SelectNodes("/*[local-name()='TestRun']/*[local-name()='TestDefinitions']/*[local-name()='UnitTest']")) {
+            $method = $test.SelectSingleNode("*[local-name()='TestMethod']")
+            if ($null -ne $method) { $classes[$test.GetAttribute('id')] = $method.GetAttribute('className') }
+        }
+        $results = $doc.SelectNodes("/*[local-name()='TestRun']/*[local-name()='Results']/*[local-name()='UnitTestResult']")
+        foreach ($result in $results) {
+            if ($result.GetAttribute('outcome') -notin 'Failed', 'Error', 'Timeout', 'Aborted') { continue }
+            $printed++
+            $errorInfo = $result.SelectSingleNode("*[local-name()='Output']/*[local-name()='ErrorInfo']")
+            $name = $result.GetAttribute('testName')
+            $class = $classes[$result.GetAttribute('testId')]
+            if ($class) { $name = "$class.$name" }
+            Write-Host ''
+            Write-Host "FAILED $name ($($result.GetAttribute('outcome')), $($result.GetAttribute('duration')))" -ForegroundColor Red
+            foreach ($part in @(@('Message', $MessageLines), @('StackTrace', $StackLines))) {
+                $node = if ($null -ne $errorInfo) { $errorInfo.SelectSingleNode("*[local-name()='$($part[0])']") } else { $null }
+                if ($null -eq $node -or [string]::IsNullOrWhiteSpace($node.InnerText)) { continue }
+                $lines = @($node.InnerText.TrimEnd() -split "\r?\n")
+                foreach ($line in @($lines | Select-Object -First $part[1])) { Write-Host "    $line" }
+                if ($lines.Count -gt $part[1]) {
+                    Write-Host "    ... ($($lines.Count - $part[1]) more lines of $($part[0].ToLowerInvariant()) in $($file.FullName))" -ForegroundColor DarkGray
+                }
+            }
+        }
+    }
+    return $printed
+}
+
 function Format-Size {
     param([long] $Bytes)
     if ($Bytes -ge 1MB) { return '{0:N1} MB' -f ($Bytes / 1MB) }
@@ -224,13 +296,19 @@ function Invoke-Test {
             '--logger', 'trx;LogFileName=tests.trx',
             '--logger', 'console;verbosity=normal'
         ) + $RestArgs
-        Invoke-Native dotnet $testArgs -AllowFailure
+        Invoke-NativeToLog dotnet $testArgs -LogFile $TestLog
         if ($script:NativeExitCode -ne 0) {
-            $problems.Add("dotnet test exited with code $($script:NativeExitCode).")
+            $problems.Add("dotnet test exited with code $($script:NativeExitCode); its full output is in $TestLog.")
         }
     }
 
     Write-Step "Test results ($TestResultsDir)"
+    $failuresShown = Write-TrxFailures -Directory $TestResultsDir
+    if ($built -and $script:NativeExitCode -ne 0 -and $failuresShown -eq 0 -and (Test-Path -LiteralPath $TestLog)) {
+        # No failed result to show (a build or test-host failure, a crash): the end of the log says why.
+        Write-Host "The last lines of $($TestLog):"
+        Get-Content -LiteralPath $TestLog -Tail 40 | ForEach-Object { Write-Host "    $_" }
+    }
     $summary = Get-TrxSummary -Directory $TestResultsDir
     foreach ($e in $summary.Errors) { $problems.Add($e) }
     if ($built) {

@@ -32,6 +32,9 @@ internal static class SessionOpener
             var where = broker is null ? "the broker" : $"the broker at {broker}";
             throw ex.StatusCode switch
             {
+                // Before the codes a broker sends: the gRPC client maps a plain HTTP 401 or 403 to them too.
+                _ when NotGrpc(ex) is { } answer => new AgentException(ExitCodes.BrokerUnreachable, $"{broker?.ToString() ?? "the URL"} is not a ghaport broker ({answer} from {OpenSessionPath})", ex),
+                _ when NotTls(ex) => new AgentException(ExitCodes.BrokerUnreachable, $"cannot reach {where}: it does not speak TLS (it answered the TLS handshake with something else); for a plain broker use {PlainUrl(broker)}", ex),
                 StatusCode.Unauthenticated => new AgentException(ExitCodes.TokenRejected, $"the broker rejected the id-token: {Detail(ex)}", ex),
                 StatusCode.PermissionDenied => new AgentException(ExitCodes.TargetDenied, $"the broker denied the session: {Detail(ex)}", ex),
                 StatusCode.InvalidArgument => new AgentException(ExitCodes.Usage, $"the broker refused the request: {Detail(ex)}", ex),
@@ -45,8 +48,24 @@ internal static class SessionOpener
         }
     }
 
+    /// <summary>Grpc.Net.Client's words for an HTTP answer that is not gRPC (no grpc-status, not application/grpc).</summary>
+    private const string NotGrpcPrefix = "Bad gRPC response. ";
+
+    private static readonly string OpenSessionPath = $"POST /{Broker.Descriptor.FullName}/OpenSession";
+
     /// <summary>The TLS handshake's failure, when the broker's certificate is why the call failed.</summary>
-    private static AuthenticationException? UntrustedCertificate(RpcException ex)
+    private static AuthenticationException? UntrustedCertificate(RpcException ex) =>
+        HandshakeFailure(ex) is { } tls && tls.Message.Contains("certificate", StringComparison.OrdinalIgnoreCase) ? tls : null;
+
+    /// <summary>
+    /// The server answered the TLS client hello with bytes that are no TLS record: a plain (h2c) broker, or any other
+    /// plain server, at an https:// URL.
+    /// </summary>
+    private static bool NotTls(RpcException ex) =>
+        HandshakeFailure(ex) is { } tls && !tls.Message.Contains("certificate", StringComparison.OrdinalIgnoreCase)
+            && tls.Message.Contains("frame", StringComparison.OrdinalIgnoreCase);
+
+    private static AuthenticationException? HandshakeFailure(RpcException ex)
     {
         for (var cause = ex.Status.DebugException; cause is not null; cause = cause.InnerException)
         {
@@ -58,6 +77,26 @@ internal static class SessionOpener
 
         return null;
     }
+
+    /// <summary>
+    /// What the server answered instead of gRPC ("HTTP 404", or the gRPC client's reason such as a content-type), when
+    /// the call reached an HTTP server that is no gRPC service at all; null for an answer in gRPC's own terms.
+    /// </summary>
+    private static string? NotGrpc(RpcException ex)
+    {
+        var detail = ex.Status.Detail;
+        if (detail is null || !detail.StartsWith(NotGrpcPrefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var reason = detail[NotGrpcPrefix.Length..].TrimEnd('.');
+        const string StatusPrefix = "HTTP status code: ";
+        return reason.StartsWith(StatusPrefix, StringComparison.Ordinal) ? "HTTP " + reason[StatusPrefix.Length..] : reason;
+    }
+
+    private static string PlainUrl(Uri? broker) =>
+        broker is null ? "an http:// URL" : new UriBuilder(broker) { Scheme = Uri.UriSchemeHttp, Port = broker.Port }.Uri.ToString();
 
     private static string Detail(RpcException ex) => string.IsNullOrEmpty(ex.Status.Detail) ? ex.StatusCode.ToString() : ex.Status.Detail;
 }

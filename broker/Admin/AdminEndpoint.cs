@@ -24,6 +24,8 @@ internal sealed class AdminEndpoint(AdminSettings settings, AdminCredential cred
         }
 
         _server = await SideServer.StartAsync(
+            "the admin endpoint",
+            $"{AdminSettings.Section}:Url",
             settings.BindAddress ?? IPAddress.Loopback,
             settings.Url.Port,
             limits =>

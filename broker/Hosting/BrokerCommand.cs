@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using GitHubActionsPort.Broker.Admin;
 using GitHubActionsPort.Broker.Configuration;
 
@@ -17,6 +18,9 @@ public static class BrokerCommand
     public const int ExitCannotListen = 3;
     public const int ExitTokenInvalid = 5;
     public const int ExitDenied = 6;
+
+    /// <summary>The generic host's own log category (start-up and shutdown records).</summary>
+    private const string HostCategory = "Microsoft.Extensions.Hosting.Internal.Host";
 
     private const string Usage = """
         Usage:
@@ -103,9 +107,16 @@ public static class BrokerCommand
             await Console.Error.WriteLineAsync($"ghaport-broker: configuration file is not valid JSON: {ex.Message} {JsonFileError.Describe(ex)}").ConfigureAwait(false);
             return ExitConfiguration;
         }
+        catch (ListenException ex)
+        {
+            // The raw lane, admin or metrics listener: its message names the address and the key that moves it.
+            await Console.Error.WriteLineAsync($"ghaport-broker: {ex.Message}").ConfigureAwait(false);
+            return ExitCannotListen;
+        }
         catch (IOException ex) when (ex.InnerException is SocketException || ex.Message.Contains("address", StringComparison.OrdinalIgnoreCase))
         {
-            await Console.Error.WriteLineAsync($"ghaport-broker: cannot listen: {ex.Message}").ConfigureAwait(false);
+            // Kestrel's own: the job-facing URLs ("Failed to bind to address http://127.0.0.1:8470: address already in use.").
+            await Console.Error.WriteLineAsync($"ghaport-broker: cannot listen: {ex.Message.TrimEnd('.')} (--urls or Kestrel:Endpoints)").ConfigureAwait(false);
             return ExitCannotListen;
         }
     }
@@ -122,11 +133,17 @@ public static class BrokerCommand
                 overrides = DevConfiguration.Overrides(devIssuer.Issuer, parsed.DevTargets);
             }
 
-            var app = BrokerHost.Build(parsed.HostArgs, parsed.ConfigFiles, overrides);
+            // While it starts, the host's "Hosting failed to start" record (an error with the whole stack) is left out:
+            // the failure comes back from StartAsync, and RunAsync says it in one line with its exit code. The rule
+            // replaces the category's level, so it keeps the default's (Information) itself.
+            var starting = new StrongBox<bool>(true);
+            var app = BrokerHost.Build(parsed.HostArgs, parsed.ConfigFiles, overrides, logging =>
+                logging.AddFilter(HostCategory, level => level >= LogLevel.Information && (level != LogLevel.Error || !Volatile.Read(ref starting.Value))));
 
             await using (app.ConfigureAwait(false))
             {
                 await app.StartAsync().ConfigureAwait(false);
+                Volatile.Write(ref starting.Value, false);
                 foreach (var address in app.Addresses())
                 {
                     Console.Out.WriteLine($"listening {address}");

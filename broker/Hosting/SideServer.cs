@@ -20,8 +20,14 @@ internal sealed class SideServer : IAsyncDisposable
     /// <summary>Where it listens (port 0 resolved).</summary>
     public Uri Address { get; }
 
-    /// <summary>Starts a server on <paramref name="address"/>:<paramref name="port"/> answering every request with <paramref name="handle"/>.</summary>
+    /// <summary>
+    /// Starts a server on <paramref name="address"/>:<paramref name="port"/> answering every request with
+    /// <paramref name="handle"/>. When it cannot listen there, a <see cref="ListenException"/> says so, naming it
+    /// (<paramref name="name"/>, "the admin endpoint") and the configuration key that moves it (<paramref name="key"/>).
+    /// </summary>
     public static async Task<SideServer> StartAsync(
+        string name,
+        string key,
         IPAddress address,
         int port,
         Action<KestrelServerLimits> limits,
@@ -44,6 +50,12 @@ internal sealed class SideServer : IAsyncDisposable
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
+        catch (IOException ex) when (ex.InnerException is not null)
+        {
+            // Kestrel's bind failure (its IOException around AddressInUseException or a SocketException).
+            await app.DisposeAsync().ConfigureAwait(false);
+            throw new ListenException($"{name} cannot listen on {new IPEndPoint(address, port)} ({key}): {Innermost(ex).Message}", ex);
+        }
         catch
         {
             await app.DisposeAsync().ConfigureAwait(false);
@@ -51,6 +63,16 @@ internal sealed class SideServer : IAsyncDisposable
         }
 
         return new SideServer(app);
+    }
+
+    private static Exception Innermost(Exception ex)
+    {
+        while (ex.InnerException is not null)
+        {
+            ex = ex.InnerException;
+        }
+
+        return ex;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => _app.StopAsync(cancellationToken);

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Broker.Hosting;
 using GitHubActionsPort.Protocol.Tunnels;
 
 namespace GitHubActionsPort.Broker.RawLane;
@@ -24,6 +25,7 @@ internal sealed partial class RawLaneListener(
     private Socket? _socket;
     private Task _accepting = Task.CompletedTask;
     private int _open;
+    private int _disposed;
 
     /// <summary>Where the lane listens (port 0 resolved); null while it does not.</summary>
     public Uri? Address { get; private set; }
@@ -51,7 +53,7 @@ internal sealed partial class RawLaneListener(
         {
             socket.Dispose();
             // An address problem, not a configuration one: exit code 3 (cannot listen), naming the key to change.
-            throw new IOException($"the raw lane cannot listen on {endPoint} ({LaneSettings.Section}:Raw:Url): {ex.Message}", ex);
+            throw new ListenException($"the raw lane cannot listen on {endPoint} ({LaneSettings.Section}:Raw:Url): {ex.Message}", ex);
         }
 
         _socket = socket;
@@ -83,6 +85,14 @@ internal sealed partial class RawLaneListener(
 
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // Stopping first: a broker whose start failed after this bound is disposed without StopAsync, and the accept
+        // loop must take the closed socket for the end it is, not for a failed accept to log and retry.
+        _stopping.Cancel();
         _socket?.Dispose();
         _stopping.Dispose();
     }

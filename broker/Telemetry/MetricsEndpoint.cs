@@ -26,6 +26,8 @@ internal sealed partial class MetricsEndpoint(MetricsSettings settings, AuditLog
 
         EnsureMeterAdapter();
         _server = await SideServer.StartAsync(
+            "the metrics endpoint",
+            "Broker:Metrics:Url",
             settings.Address,
             settings.Url.Port,
             limits =>

@@ -65,14 +65,19 @@ public sealed class BrokerUnderTest : IAsyncDisposable
     public static async Task<BrokerUnderTest> StartAsync(IReadOnlyDictionary<string, string?> configuration, TextWriter? echo = null, Uri? url = null)
     {
         var logs = new LogSink { Echo = echo };
-        // The admin endpoint's fixed default port would collide between brokers; a test that wants one says so.
+        var listen = url ?? new Uri("http://127.0.0.1:0");
+        // Every listener on a port from the OS: the fixed default ports (admin 8471, raw lane 8472, metrics 9471) would
+        // collide between brokers and with a broker already running on this host. A restart at a given address would
+        // otherwise put its raw lane on 8472, since the lane's default follows a broker port that is not 0. A test that
+        // wants a fixed port says so.
         var overrides = new Dictionary<string, string?>(configuration);
         overrides.TryAdd("Broker:Admin:Url", "http://127.0.0.1:0");
         overrides.TryAdd("Broker:Metrics:Url", "http://127.0.0.1:0");
+        overrides.TryAdd("Broker:Lanes:Raw:Url", $"{listen.Scheme}://{listen.Host}:0");
         // A trail of its own per broker: tests run many brokers, and one trail has one writer.
         overrides.TryAdd("Broker:Audit:Path", TempAuditPath());
         var app = BrokerHost.Build(
-            ["--urls", url?.GetLeftPart(UriPartial.Authority) ?? "http://127.0.0.1:0"],
+            ["--urls", listen.GetLeftPart(UriPartial.Authority)],
             overrides: overrides,
             logging: logging =>
             {

@@ -3,6 +3,12 @@ using System.Net;
 using System.Net.Sockets;
 using GitHubActionsPort.Agent.Cli;
 using GitHubActionsPort.Broker.DevIssuer;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GitHubActionsPort.Tests;
 
@@ -131,6 +137,38 @@ public sealed class AgentCommandLineTests : TunnelFixture
         AssertTokenNotShown(agent, token);
     }
 
+    [TestCase(404)]
+    [TestCase(401)]
+    [TestCase(403)]
+    public async Task NotABroker_HttpErrorWithoutGrpc_ExitsWithBrokerUnreachable_SayingItIsNotABroker(int status)
+    {
+        // A real HTTP/2 server (any web server on the URL by mistake) that answers every request without gRPC.
+        await using var web = await StartWebServerAsync(status);
+        var url = web.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+
+        var token = Issuer.MintToken("ghaport");
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", url, "--forward", "0:echo", "--id-token-file", TokenFile(token)]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.BrokerUnreachable), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Count.EqualTo(1).And.Some.Contains($"is not a ghaport broker (HTTP {status} from"), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains(url.TrimEnd('/')), Describe(agent));
+        AssertTokenNotShown(agent, token);
+    }
+
+    [Test]
+    public async Task HttpsUrl_ToAPlainBroker_ExitsWithBrokerUnreachable_SayingItDoesNotSpeakTls()
+    {
+        var plain = new UriBuilder(Broker.Address) { Scheme = Uri.UriSchemeHttps }.Uri;
+
+        var token = Issuer.MintToken("ghaport");
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", plain.ToString(), "--forward", "0:echo", "--id-token-file", TokenFile(token)]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.BrokerUnreachable), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Count.EqualTo(1).And.Some.Contains("does not speak TLS").And.Some.Contains("http://"), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.None.Contains("certificate"), "the certificate is not why: " + Describe(agent));
+        AssertTokenNotShown(agent, token);
+    }
+
     [TestCase("wrong-audience")]
     [TestCase("untrusted-issuer")]
     [TestCase("expired")]
@@ -252,6 +290,23 @@ public sealed class AgentCommandLineTests : TunnelFixture
             // Exited (or killed here on a timeout); the captured lines stay readable after disposal.
             await agent.DisposeAsync();
         }
+    }
+
+    /// <summary>Kestrel on 127.0.0.1:0 speaking HTTP/2 (h2c, as an http:// broker does) and answering every request with <paramref name="status"/>.</summary>
+    private static async Task<WebApplication> StartWebServerAsync(int status)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2));
+        var app = builder.Build();
+        app.Run(context =>
+        {
+            context.Response.StatusCode = status;
+            context.Response.ContentType = "text/html";
+            return context.Response.WriteAsync("<html><body>Not here</body></html>");
+        });
+        await app.StartAsync().DefaultTimeout();
+        return app;
     }
 
     private static IEnumerable<string> Lines(AgentProcess agent) => agent.Output.Lines.Concat(agent.Error.Lines);

@@ -304,6 +304,34 @@ public sealed class BrokerConfigurationTests
         Assert.That(broker.Error.Lines, Has.Some.Contains("Broker:Lanes:Raw:Url").And.Contains($"127.0.0.1:{port}"));
     }
 
+    [TestCase("--urls", "--urls or Kestrel:Endpoints")]
+    [TestCase("Broker__Admin__Url", "Broker:Admin:Url")]
+    [TestCase("Broker__Lanes__Raw__Url", "Broker:Lanes:Raw:Url")]
+    [TestCase("Broker__Metrics__Url", "Broker:Metrics:Url")]
+    public async Task BrokerProcess_DevMode_PortInUse_ExitsCannotListen_InOneLineNamingTheAddressAndKey(string setting, string key)
+    {
+        // A port this test holds, not a default one: the broker is told to listen there.
+        using var occupant = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        occupant.Start();
+        var taken = $"http://127.0.0.1:{((System.Net.IPEndPoint)occupant.LocalEndpoint).Port}";
+        var environment = new Dictionary<string, string?> { ["Broker__Lanes__Raw__Url"] = "http://127.0.0.1:0" };
+        var brokerUrl = "http://127.0.0.1:0";
+        if (setting == "--urls")
+        {
+            brokerUrl = taken;
+        }
+        else
+        {
+            environment[setting] = taken;
+        }
+
+        var (exitCode, broker) = await BrokerProcess.RunToExitAsync(["dev", "--urls", brokerUrl, "--target", "echo=127.0.0.1:9"], environment);
+
+        Assert.That(exitCode, Is.EqualTo(3), broker.Describe());
+        Assert.That(broker.Error.Lines, Has.Count.EqualTo(1).And.Some.Contains(key).And.Some.Contains(taken["http://".Length..]), broker.Describe());
+        Assert.That(broker.Output.Lines.Concat(broker.Error.Lines), Has.None.Contains("Exception").And.None.Match(@"^\s+at "), "no stack trace: " + broker.Describe());
+    }
+
     [Test]
     public async Task BrokerProcess_BadConfigFile_ExitsWithConfigurationError_NamingTheKey()
     {

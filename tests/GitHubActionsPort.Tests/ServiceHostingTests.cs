@@ -63,19 +63,22 @@ public sealed class ServiceHostingTests
                 ["NOTIFY_SOCKET"] = notifyPath,
                 ["INVOCATION_ID"] = Guid.NewGuid().ToString("N"),
                 ["Broker__Admin__Url"] = "http://127.0.0.1:0",
+                ["Broker__Metrics__Url"] = "http://127.0.0.1:0",
                 ["Broker__Audit__Path"] = Path.Combine(_folder, "state", "audit.jsonl"),
                 ["Broker__Leases__SigningKeyPath"] = Path.Combine(_folder, "state", "lease-signing-key.pem"),
             },
             out var output);
+        // A broker that fails to start exits at once: every wait for it ends then too, with what it printed.
+        var exited = manager.WaitForExitAsync();
         try
         {
-            var pidLine = await output.WaitForLineAsync(l => l.StartsWith("pid ", StringComparison.Ordinal)).DefaultTimeout();
+            var pidLine = await UntilExitAsync(output.WaitForLineAsync(l => l.StartsWith("pid ", StringComparison.Ordinal)), exited, output);
             var brokerPid = int.Parse(pidLine["pid ".Length..], CultureInfo.InvariantCulture);
 
-            Assert.That(await NextMatchingAsync(datagrams.Reader, "READY=1").DefaultTimeout(), Does.Contain("READY=1"));
-            await output.WaitForLineAsync(l => l.StartsWith("listening http://127.0.0.1:", StringComparison.Ordinal)).DefaultTimeout();
+            Assert.That(await UntilExitAsync(NextMatchingAsync(datagrams.Reader, "READY=1"), exited, output), Does.Contain("READY=1"));
+            await UntilExitAsync(output.WaitForLineAsync(l => l.StartsWith("listening http://127.0.0.1:", StringComparison.Ordinal)), exited, output);
             // systemd's console format: "<level>category[event id] message", the level read by journald.
-            var journalLine = await output.WaitForLineAsync(l => Regex.IsMatch(l, @"^<[0-7]>Microsoft\.Hosting\.Lifetime\[\d+\] ")).DefaultTimeout();
+            var journalLine = await UntilExitAsync(output.WaitForLineAsync(l => Regex.IsMatch(l, @"^<[0-7]>Microsoft\.Hosting\.Lifetime\[\d+\] ")), exited, output);
             Assert.That(journalLine, Does.Not.Contain("info:"));
 
             using (var kill = Process.Start("kill", ["-TERM", brokerPid.ToString(CultureInfo.InvariantCulture)]))
@@ -142,6 +145,20 @@ public sealed class ServiceHostingTests
         process.StandardInput.Close();
         output = lines;
         return process;
+    }
+
+    /// <summary>
+    /// What <paramref name="wait"/> gives, bounded as every wait is; fails at once with the broker's output if the
+    /// process exits first, rather than waiting out the timeout for a line that cannot come.
+    /// </summary>
+    private static async Task<T> UntilExitAsync<T>(Task<T> wait, Task exited, Lines output)
+    {
+        if (await Task.WhenAny(wait, exited).DefaultTimeout() == wait)
+        {
+            return await wait;
+        }
+
+        throw new InvalidOperationException("the broker exited before it was ready. It printed:" + Environment.NewLine + output);
     }
 
     private static async Task ReceiveAllAsync(Socket socket, ChannelWriter<string> datagrams)

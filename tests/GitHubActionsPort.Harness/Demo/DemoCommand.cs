@@ -26,10 +26,10 @@ internal sealed partial class DemoCommand(DemoOptions options, TextWriter output
         var teardown = new Teardown(_narrator, narrate: true);
         Exception? failure = null;
         var failedStep = string.Empty;
-        string? leaseId = null;
+        var lease = new LeaseOutcome(null, Closed: false);
         try
         {
-            leaseId = await RunStepsAsync(teardown, stopping);
+            lease = await RunStepsAsync(teardown, stopping);
         }
         catch (Exception ex) when (!stopping.IsCancellationRequested)
         {
@@ -56,14 +56,17 @@ internal sealed partial class DemoCommand(DemoOptions options, TextWriter output
 
         _narrator.Blank();
         _narrator.Line($"Demo complete in {_narrator.Elapsed.TotalSeconds:0.0} s. The agent fetched an OIDC id-token the way a GitHub Actions job does,");
-        _narrator.Line($"the broker checked it against its rule for acme/app and granted lease {leaseId ?? "(see above)"}, each local connection");
+        _narrator.Line($"the broker checked it against its rule for acme/app and granted lease {lease.Id ?? "(see above)"}, each local connection");
         _narrator.Line("crossed to the broker on a raw-lane connection of its own (a warm one, authenticated before it was needed; the");
-        _narrator.Line("gRPC lane is the fallback), and the broker alone knew the target's address; SIGTERM ended it all with exit 0.");
+        _narrator.Line("gRPC lane is the fallback), and the broker alone knew the target's address; on SIGTERM the agent closed every");
+        _narrator.Line(lease.Closed
+            ? $"tunnel and lease {lease.Id} at the broker, and exited 0."
+            : $"tunnel and exited 0; the broker saw no close of lease {lease.Id ?? "(see above)"}, which lapses at its expiry.");
         return true;
     }
 
-    /// <summary>The demo proper; returns the id of the lease the broker granted.</summary>
-    private async Task<string?> RunStepsAsync(Teardown teardown, CancellationToken stopping)
+    /// <summary>The demo proper; returns the lease the broker granted and whether the agent closed it.</summary>
+    private async Task<LeaseOutcome> RunStepsAsync(Teardown teardown, CancellationToken stopping)
     {
         _narrator.Step("issuer", "starting the development OIDC issuer (plays GitHub Actions' token service)");
         var issuer = teardown.Add("issuer", await DevIssuer.StartAsync(cancellationToken: stopping).DefaultTimeout());
@@ -114,8 +117,14 @@ internal sealed partial class DemoCommand(DemoOptions options, TextWriter output
             throw new InvalidOperationException($"the agent exited with code {exitCode} after SIGTERM; expected 0");
         }
 
-        _narrator.Detail("exit code 0: every tunnel closed; the lease lapses on its own at the broker");
-        return FindLeaseId(broker);
+        // What really happened, from the broker's own record: the agent closes its lease on the way out, unless the
+        // broker could not be told (then the lease lapses at its expiry).
+        var leaseId = FindLeaseId(broker);
+        var closed = leaseId is not null && broker.Logs.Entries.Any(e => e.EventId.Name == "SessionClosed" && e.Message.Contains(leaseId, StringComparison.Ordinal));
+        _narrator.Detail(closed
+            ? $"exit code 0: every tunnel closed; lease {leaseId} closed by the agent (the broker logged SessionClosed)"
+            : $"exit code 0: every tunnel closed; the broker saw no close of lease {leaseId ?? "(none found)"}: it lapses at its expiry");
+        return new LeaseOutcome(leaseId, closed);
     }
 
     /// <summary>PostgreSQL as <c>--target</c> asks; null when the demo runs on the echo server alone.</summary>
