@@ -84,21 +84,23 @@ internal static class PrivateAddresses
         if (address.AddressFamily == AddressFamily.InterNetwork)
         {
             var bytes = address.GetAddressBytes();
-            return bytes[0] switch
+            var kind = bytes[0] switch
             {
                 // 0.0.0.0/8 means "this host": connecting to 0.0.0.0 reaches loopback services on Linux.
                 0 => "unspecified (this host)",
                 169 when bytes[1] == 254 => "link-local",
                 _ => null,
             };
+            if (kind is not null)
+            {
+                return kind;
+            }
         }
-
-        if (address.Equals(IPAddress.IPv6Any))
+        else if (address.Equals(IPAddress.IPv6Any))
         {
             return "unspecified (this host)";
         }
-
-        if (address.IsIPv6LinkLocal)
+        else if (address.IsIPv6LinkLocal)
         {
             return "link-local";
         }
