@@ -12,7 +12,9 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// ends are sockets of this host. Asked by the exact four-tuple through sock_diag netlink (one request, one reply,
 /// no scan), or, where netlink is not to be had, by reading <c>/proc/net/tcp</c> and <c>/proc/net/tcp6</c>. The
 /// client's socket exists for as long as the connection is established, so "not found" is an answer to refuse on,
-/// not a race to retry.
+/// not a race to retry. A client that has already closed its socket (written, then gone: its end lingers as a
+/// TIME_WAIT or orphaned FIN_WAIT2 entry) belongs to no process any more, and the kernel then reports uid 0 with no
+/// inode: that is "cannot say", never root, or a write-and-close from any user would pass as root's.
 /// </summary>
 [SupportedOSPlatform("linux")]
 internal static partial class LocalPeerOwner
@@ -30,8 +32,9 @@ internal static partial class LocalPeerOwner
     private const int HeaderLength = 16;
     private const int RequestLength = HeaderLength + 56;
 
-    // inet_diag_msg: family, state, timer, retrans (4 bytes), inet_diag_sockid (48), expires, rqueue, wqueue, uid.
+    // inet_diag_msg: family, state, timer, retrans (4 bytes), inet_diag_sockid (48), expires, rqueue, wqueue, uid, inode.
     private const int UidOffset = HeaderLength + 4 + 48 + 12;
+    private const int InodeOffset = UidOffset + 4;
 
     /// <summary>The effective uid of this process.</summary>
     public static uint EffectiveUserId => geteuid();
@@ -100,7 +103,7 @@ internal static partial class LocalPeerOwner
 
             answered = true;
             var type = MemoryMarshal.Read<ushort>(reply[4..]);
-            if (type == NlmsgError || type != SockDiagByFamily || length < UidOffset + 4)
+            if (type == NlmsgError || type != SockDiagByFamily || length < InodeOffset + 4)
             {
                 // NLMSG_ERROR with ENOENT: no such socket.
                 return null;
@@ -113,7 +116,7 @@ internal static partial class LocalPeerOwner
                 return null;
             }
 
-            return MemoryMarshal.Read<uint>(reply[UidOffset..]);
+            return Owner(MemoryMarshal.Read<uint>(reply[UidOffset..]), MemoryMarshal.Read<uint>(reply[InodeOffset..]));
         }
         finally
         {
@@ -133,12 +136,14 @@ internal static partial class LocalPeerOwner
             {
                 // "  sl  local_address rem_address   st tx_queue:rx_queue tr:tm->when retrnsmt   uid ..."
                 var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                if (fields.Length > 7
+                // "... retrnsmt   uid  timeout inode": fields 7 and 9.
+                if (fields.Length > 9
                     && string.Equals(fields[1], local, StringComparison.OrdinalIgnoreCase)
                     && string.Equals(fields[2], remote, StringComparison.OrdinalIgnoreCase)
-                    && uint.TryParse(fields[7], NumberStyles.None, CultureInfo.InvariantCulture, out var uid))
+                    && uint.TryParse(fields[7], NumberStyles.None, CultureInfo.InvariantCulture, out var uid)
+                    && ulong.TryParse(fields[9], NumberStyles.None, CultureInfo.InvariantCulture, out var inode))
                 {
-                    return uid;
+                    return Owner(uid, inode);
                 }
             }
         }
@@ -149,6 +154,12 @@ internal static partial class LocalPeerOwner
 
         return null;
     }
+
+    /// <summary>
+    /// A closed client's lingering entry (no inode) reports uid 0 whoever owned it: unknown, not root. An orphaned
+    /// socket that still carries its creator's uid is judged by it.
+    /// </summary>
+    private static uint? Owner(uint uid, ulong inode) => uid == 0 && inode == 0 ? null : uid;
 
     /// <summary>An endpoint as /proc/net prints it: each 32-bit word of the address in host order, in hex, then the port.</summary>
     private static string ProcNetEndPoint(IPEndPoint endPoint)

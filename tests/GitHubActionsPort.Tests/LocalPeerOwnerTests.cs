@@ -53,6 +53,35 @@ public sealed class LocalPeerOwnerTests
         }
     }
 
+    [Test]
+    public async Task ClientThatWroteAndClosed_IsNeverReportedAsRoot_EitherWay()
+    {
+        var (client, accepted, listener) = await ConnectAsync(IPAddress.Loopback);
+        using (accepted)
+        using (listener)
+        {
+            var peer = (IPEndPoint)accepted.RemoteEndPoint!;
+            var local = (IPEndPoint)accepted.LocalEndPoint!;
+            await client.SendAllAsync(new byte[] { 1 });
+            client.Dispose();
+            Assert.That(await accepted.ReadExactlyAsync(1).DefaultTimeout(), Has.Length.EqualTo(1));
+            Assert.That(await accepted.ReceiveAsync(new byte[1]).DefaultTimeout(), Is.Zero, "the client's FIN arrived");
+
+            // The orphaned client end turns into a TIME_WAIT entry (uid 0, no inode) once our ACK of its FIN lands;
+            // on loopback that is at once, but not within the same call, so allow it a bounded number of looks.
+            uint? netlink = 0, procNet = 0;
+            for (var look = 0; look < 10_000 && (netlink is not null || procNet is not null); look++)
+            {
+                netlink = LocalPeerOwner.FindByNetlink(peer, local, out _);
+                procNet = LocalPeerOwner.FindInProcNet(peer, local);
+                await Task.Yield();
+            }
+
+            Assert.That(netlink, Is.Null, "netlink: a socket no process holds has no owner to name, and is not root's");
+            Assert.That(procNet, Is.Null, "/proc/net: the same");
+        }
+    }
+
     private static async Task<(Socket Client, Socket Accepted, Socket Listener)> ConnectAsync(IPAddress address)
     {
         var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
