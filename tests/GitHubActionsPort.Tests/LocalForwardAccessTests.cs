@@ -84,6 +84,31 @@ public sealed class LocalForwardAccessTests : TunnelFixture
     }
 
     [Test]
+    public async Task OtherLocalUser_WritingAndClosingAtOnce_NeverReachesTheTarget()
+    {
+        RequireRootAndSetpriv();
+        await using var agent = await StartAgentAsync("echo");
+        var dialsBefore = Echo.AcceptedCount;
+
+        // Write and close before the agent looks: the client's end is then no process's, which must not pass as root's.
+        var script = $$"""
+            for i in $(seq 20); do
+              exec 3<>/dev/tcp/{{agent["echo"].Address}}/{{agent["echo"].Port}} && printf hello >&3 2>/dev/null
+              exec 3>&-
+            done
+            """;
+        await using (var client = ChildProcess.StartProgram("/usr/bin/setpriv", [$"--reuid={NobodyUid}", $"--regid={NobodyUid}", "--clear-groups", "/bin/bash", "-c", script]))
+        {
+            Assert.That(await client.WaitForExitAsync(), Is.Zero, client.Describe());
+        }
+
+        // Accepted in order: once ours is served, each of the twenty was judged before it.
+        await AssertEchoesAsync(agent["echo"]);
+        Assert.That(Echo.AcceptedCount, Is.EqualTo(dialsBefore + 1), "only our own connection reached the target");
+        Assert.That(agent.Logs.Entries, Has.Some.Matches<LogEntry>(e => e.EventId.Name is "OtherUserRefused" or "UnknownUserRefused"));
+    }
+
+    [Test]
     public async Task OtherLocalUser_WithAllowAnyLocalUser_IsServed()
     {
         RequireRootAndSetpriv();
