@@ -12,6 +12,7 @@ public static partial class TargetName
 
     public static bool IsValid(string? name) => name is not null && Pattern().IsMatch(name);
 
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
+    // \A and \z, not ^ and $: "$" also matches before a final newline, so "echo\n" would pass.
+    [GeneratedRegex(@"\A[a-z0-9][a-z0-9._-]{0,62}\z", RegexOptions.CultureInvariant)]
     private static partial Regex Pattern();
 }

@@ -15,6 +15,7 @@ public static class AgentCommand
           ghaport up --broker URL --forward [BIND:]PORT:TARGET [--forward ...]
                      [--audience AUD] [--id-token-file FILE | --id-token-env VAR] [--ttl HH:MM:SS]
                      [--lane auto|raw|grpc] [--detach [--timeout 60s] [--no-probe]] [--state-dir DIR]
+                     [--allow-remote-clients] [--allow-any-local-user]
           ghaport down   [--state-dir DIR]
           ghaport status [--json] [--state-dir DIR]
 
@@ -36,6 +37,8 @@ public static class AgentCommand
           --no-probe            with --detach, do not dial the targets first (only the forwards must listen)
           --state-dir DIR       where a background agent keeps its control socket and log
                                 (default: $RUNNER_TEMP/ghaport in GitHub Actions, else the temp folder)
+          --allow-remote-clients  let a forward listen on an address other machines can reach
+          --allow-any-local-user  on Linux, serve every local user, not only this one and root
 
         Exit codes: 0 stopped, 1 unexpected failure, 2 bad arguments, 3 no id-token, 4 broker unreachable,
                     5 id-token rejected, 6 target denied, 7 cannot listen, 8 lease ended, 9 not ready.

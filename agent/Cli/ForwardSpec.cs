@@ -7,6 +7,12 @@ namespace GitHubActionsPort.Agent.Cli;
 /// <summary>One <c>--forward [BIND:]PORT:TARGET</c>: a local address to listen on and the target name behind it.</summary>
 public sealed record ForwardSpec(IPEndPoint Listen, string Target)
 {
+    /// <summary>
+    /// Whether only this machine can connect: 127.0.0.0/8 or ::1 (<c>localhost</c> reads as 127.0.0.1). Any other
+    /// address, 0.0.0.0 and :: above all, lets other machines use the lease, which takes <c>--allow-remote-clients</c>.
+    /// </summary>
+    public bool IsLoopback => IPAddress.IsLoopback(Listen.Address.IsIPv4MappedToIPv6 ? Listen.Address.MapToIPv4() : Listen.Address);
+
     /// <summary>Parses the flag's value. Without BIND it listens on 127.0.0.1: another address only when asked.</summary>
     public static ForwardSpec Parse(string text)
     {

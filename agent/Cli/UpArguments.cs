@@ -45,6 +45,18 @@ public sealed record UpArguments
     /// <summary>Which lane carries the tunnels (<c>--lane auto|raw|grpc</c>). Default: auto.</summary>
     public DataLane Lane { get; init; } = DataLane.Auto;
 
+    /// <summary>
+    /// Let a forward listen on an address other machines can reach (<c>--allow-remote-clients</c>). Off: a forward
+    /// bound to anything but loopback is a usage error, since whoever reaches it uses the lease.
+    /// </summary>
+    public bool AllowRemoteClients { get; init; }
+
+    /// <summary>
+    /// Let any local user's process use a loopback forward (<c>--allow-any-local-user</c>). Off: on Linux a
+    /// connection is served only when its socket belongs to this agent's user or root.
+    /// </summary>
+    public bool AllowAnyLocalUser { get; init; }
+
     /// <summary>The arguments as given, for starting the background agent with the same ones.</summary>
     public IReadOnlyList<string> Raw { get; init; } = [];
 
@@ -108,6 +120,8 @@ public sealed record UpArguments
         string? stateDirectory = null;
         X509Certificate2Collection? caCertificates = null;
         var lane = DataLane.Auto;
+        var allowRemoteClients = false;
+        var allowAnyLocalUser = false;
 
         for (var i = 0; i < args.Count; i++)
         {
@@ -192,6 +206,12 @@ public sealed record UpArguments
                         _ => throw new ArgumentException($"--lane '{laneText}' is not auto, raw or grpc"),
                     };
                     break;
+                case "--allow-remote-clients":
+                    allowRemoteClients = true;
+                    break;
+                case "--allow-any-local-user":
+                    allowAnyLocalUser = true;
+                    break;
                 default:
                     throw new ArgumentException($"unknown argument '{arg}'");
             }
@@ -216,6 +236,13 @@ public sealed record UpArguments
         if (duplicate is not null)
         {
             throw new ArgumentException($"{duplicate.Key} is forwarded twice");
+        }
+
+        if (!allowRemoteClients && forwards.FirstOrDefault(f => !f.IsLoopback) is { } remote)
+        {
+            throw new ArgumentException(
+                $"--forward {remote.Listen} -> {remote.Target} listens on an address other machines can reach, and whoever reaches it uses the lease; " +
+                "listen on 127.0.0.1 (the default), or give --allow-remote-clients if that is meant");
         }
 
         if (caCertificates is not null && broker.Scheme != Uri.UriSchemeHttps)
@@ -243,6 +270,8 @@ public sealed record UpArguments
             StateDirectory = stateDirectory,
             CaCertificates = caCertificates,
             Lane = lane,
+            AllowRemoteClients = allowRemoteClients,
+            AllowAnyLocalUser = allowAnyLocalUser,
             Raw = args.ToArray(),
         };
     }

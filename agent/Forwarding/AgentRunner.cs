@@ -44,6 +44,14 @@ public static partial class AgentRunner
                 listeners.Add(ForwardListener.Bind(forward));
             }
 
+            // Only with --allow-remote-clients (the parser refuses it otherwise): said where the job's owner looks.
+            foreach (var remote in listeners.Where(l => !l.Forward.IsLoopback))
+            {
+                Log.RemoteClientsAllowed(logger, remote.LocalEndPoint, remote.Forward.Target);
+                github.AppendSummaryWarning(
+                    $"the forward {remote.LocalEndPoint} -> {remote.Forward.Target} listens on an address other machines can reach (--allow-remote-clients): anyone who reaches it uses this job's lease");
+            }
+
             var idToken = await IdTokenSource.GetAsync(args, context.Environment, stopping).ConfigureAwait(false);
             // Masked before anything could print it: GitHub then hides it in every later log line of the job.
             github.Mask(idToken);
@@ -91,8 +99,14 @@ public static partial class AgentRunner
                 }
 
                 var running = new ConcurrentDictionary<Task, bool>();
+                var peers = LocalPeerGuard.Create(args.AllowAnyLocalUser, logger, context.Time);
                 void Handle(Socket socket, ForwardSpec forward)
                 {
+                    if (peers is not null && !peers.Admit(socket, forward))
+                    {
+                        return;
+                    }
+
                     var task = tunnels.RunAsync(socket, forward, tunnelsEnd.Token);
                     running.TryAdd(task, true);
                     _ = task.ContinueWith(t => running.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
@@ -272,5 +286,8 @@ public static partial class AgentRunner
 
         [LoggerMessage(5, LogLevel.Information, "'ghaport down' asked lease {LeaseId} to end", EventName = "DownRequested")]
         public static partial void DownRequested(ILogger logger, string leaseId);
+
+        [LoggerMessage(6, LogLevel.Warning, "The forward {EndPoint} -> {Target} listens on an address other machines can reach (--allow-remote-clients): anyone who reaches it uses this job's lease", EventName = "RemoteClientsAllowed")]
+        public static partial void RemoteClientsAllowed(ILogger logger, IPEndPoint endPoint, string target);
     }
 }

@@ -149,6 +149,22 @@ internal sealed class GitHubWorkflow(Func<string, string?> environment, TextWrit
         Append(SummaryVariable, path, text.ToString());
     }
 
+    /// <summary>
+    /// Appends one warning paragraph to <c>GITHUB_STEP_SUMMARY</c> at once, not at the end of the step: a risk the
+    /// job took on (a forward other machines can reach) belongs on the run's page even if the agent never ends
+    /// cleanly.
+    /// </summary>
+    public void AppendSummaryWarning(string warning)
+    {
+        ArgumentNullException.ThrowIfNull(warning);
+        if (StepFile(SummaryVariable) is not { } path)
+        {
+            return;
+        }
+
+        Append(SummaryVariable, path, "> [!WARNING]\n> ghaport: " + Inline(warning) + "\n\n");
+    }
+
     /// <summary>Workflow command data: the runner unescapes exactly these three, so nothing else may be touched.</summary>
     internal static string EscapeData(string value) =>
         value.Replace("%", "%25", StringComparison.Ordinal)

@@ -3,7 +3,13 @@ using System.Text;
 namespace GitHubActionsPort.Broker.Auth;
 
 /// <summary>Who a validated id-token says the caller is: its issuer and its string-valued claims.</summary>
-public sealed class CallerIdentity(string issuer, string subject, string tokenId, DateTimeOffset tokenExpiresAt, IReadOnlyDictionary<string, string> claims)
+public sealed class CallerIdentity(
+    string issuer,
+    string subject,
+    string tokenId,
+    DateTimeOffset tokenExpiresAt,
+    IReadOnlyDictionary<string, string> claims,
+    IReadOnlySet<string>? nonStringClaims = null)
 {
     /// <summary>The claims a person reads to recognise a GitHub Actions job, in the order they read them.</summary>
     private static readonly string[] DescriptiveClaims = ["repository", "ref", "environment", "workflow", "event_name"];
@@ -17,6 +23,12 @@ public sealed class CallerIdentity(string issuer, string subject, string tokenId
     public DateTimeOffset TokenExpiresAt { get; } = tokenExpiresAt;
 
     public IReadOnlyDictionary<string, string> Claims { get; } = claims;
+
+    /// <summary>
+    /// Names of claims the token carries with a value that is not a JSON string (a list, a number, an object):
+    /// absent from <see cref="Claims"/>, yet not missing either.
+    /// </summary>
+    public IReadOnlySet<string> NonStringClaims { get; } = nonStringClaims ?? new HashSet<string>();
 
     /// <summary>Identity as the job would describe itself: <c>repository=acme/app ref=refs/heads/main ...</c>.</summary>
     public string Describe()

@@ -125,7 +125,7 @@ internal sealed class IdTokenValidator
 
         var jwt = (JsonWebToken)result.SecurityToken;
         CheckIssuedAt(jwt);
-        var claims = TokenPayload.StringClaims(jwt);
+        var claims = TokenPayload.StringClaims(jwt, out var nonStringClaims);
         if (!claims.TryGetValue("jti", out var tokenId) || tokenId.Length == 0)
         {
             throw new TokenRejectedException("the id-token has no 'jti' claim");
@@ -136,7 +136,7 @@ internal sealed class IdTokenValidator
             throw new TokenRejectedException("the id-token was already used to open a session; request a fresh one");
         }
 
-        return new CallerIdentity(issuer.Issuer.Issuer, jwt.Subject ?? string.Empty, tokenId, jwt.ValidTo, claims);
+        return new CallerIdentity(issuer.Issuer.Issuer, jwt.Subject ?? string.Empty, tokenId, jwt.ValidTo, claims, nonStringClaims);
     }
 
     private static TokenValidationParameters Parameters(IssuerSettings issuer, IReadOnlyList<SecurityKey> keys) => new()

@@ -146,13 +146,14 @@ internal static class PolicyExplainCommand
         try
         {
             var jwt = new JsonWebToken(token);
-            var claims = TokenPayload.StringClaims(jwt);
+            var claims = TokenPayload.StringClaims(jwt, out var nonStringClaims);
             return new CallerIdentity(
                 claims.GetValueOrDefault("iss") ?? string.Empty,
                 claims.GetValueOrDefault("sub") ?? string.Empty,
                 claims.GetValueOrDefault("jti") ?? string.Empty,
                 jwt.ValidTo == DateTime.MinValue ? DateTimeOffset.MinValue : new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero),
-                claims);
+                claims,
+                nonStringClaims);
         }
         catch (Exception ex) when (ex is ArgumentException or SecurityTokenException or JsonException or FormatException)
         {

@@ -77,10 +77,11 @@ internal sealed class PolicyExplanation(BrokerSettings settings, CallerIdentity 
         var ev = evaluation.Event;
         var (verdict, why) = ev switch
         {
+            { NotAString: true } => ("NOT admitted", "the token's event_name is not a string, so no rule admits it"),
             { EventName: null } => ("ok", "the token has no event_name"),
-            { Guarded: false } => ("ok", $"{Quote(ev.EventName)} is not a fork or cross-ref event"),
+            { Guarded: false } => ("ok", $"{Quote(ev.EventName)} runs the repository's own code on a trigger that needs write access"),
             { Admitted: true } => ("ok", $"{Quote(ev.EventName)} is listed by name in the rule's event_name"),
-            _ => ("NOT admitted", $"{Quote(ev.EventName)} runs code from forks or from outside its ref; a rule admits it only when its event_name lists it by name"),
+            _ => ("NOT admitted", $"{Quote(ev.EventName)} is not one of the events a rule admits unasked ({string.Join(", ", EventSafety.TrustedEvents.Order(StringComparer.Ordinal))}); a rule admits it only when its event_name lists it by name"),
         };
         Line(output, width, "event", verdict, why);
         Line(output, width, "targets", string.Join(", ", rule.Targets), string.Empty);

@@ -249,12 +249,65 @@ public sealed class AccessPolicyTests
     [TestCase("pull_request_target")]
     [TestCase("workflow_run")]
     [TestCase("issue_comment")]
+    [TestCase("pull_request_review")]
+    [TestCase("pull_request_review_comment")]
+    [TestCase("issues")]
+    [TestCase("discussion_comment")]
+    [TestCase("check_run")]
+    [TestCase("deployment_status")]
+    [TestCase("an_event_github_adds_next_year")]
+    [TestCase("Push")]
+    [TestCase("PULL_REQUEST_TARGET")]
+    [TestCase("push ")]
+    [TestCase("")]
     public void ForkOrCrossRefEvent_RuleSilentOnEvents_DoesNotMatch(string eventName)
     {
         var rule = Rule("r", ["db"], ("repository", ["acme/app"]), ("ref", ["refs/heads/main"]));
 
         Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("ref", "refs/heads/main"), ("event_name", eventName))), Is.False);
         Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("ref", "refs/heads/main"), ("event_name", "push"))), Is.True);
+    }
+
+    [TestCase("push")]
+    [TestCase("workflow_dispatch")]
+    [TestCase("schedule")]
+    [TestCase("release")]
+    [TestCase("merge_group")]
+    [TestCase("repository_dispatch")]
+    [TestCase("create")]
+    [TestCase("delete")]
+    public void TrustedEvent_RuleSilentOnEvents_Matches(string eventName)
+    {
+        var rule = Rule("r", ["db"], ("repository", ["acme/app"]), ("ref", ["refs/heads/main"]));
+
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("ref", "refs/heads/main"), ("event_name", eventName))), Is.True);
+    }
+
+    [TestCase("Pull_Request_Target", "pull_request_target", ExpectedResult = false, TestName = "Event_OtherCaseThanTheRulesListing_DoesNotMatch")]
+    [TestCase("pull_request_target", "Pull_Request_Target", ExpectedResult = false, TestName = "Event_RuleListingItInOtherCase_DoesNotMatch")]
+    [TestCase("Push", "Push", ExpectedResult = true, TestName = "Event_UnknownButListedByExactName_Matches")]
+    [TestCase("pull_request_review", "pull_request_review", ExpectedResult = true, TestName = "Event_ReviewListedByName_Matches")]
+    public bool Event_IsComparedOrdinally(string tokenEvent, string listed) =>
+        AccessPolicy.Matches(
+            Rule("r", ["db"], ("repository", ["acme/app"]), ("event_name", [listed])),
+            Caller(("repository", "acme/app"), ("event_name", tokenEvent)));
+
+    [TestCase(true, TestName = "EventNameNotAString_RuleListingTheEvent_DoesNotMatch")]
+    [TestCase(false, TestName = "EventNameNotAString_RuleSilentOnEvents_DoesNotMatch")]
+    public void EventNameNotAString_NeverMatches(bool ruleListsEvent)
+    {
+        var rule = ruleListsEvent
+            ? Rule("r", ["db"], ("repository", ["acme/app"]), ("event_name", ["push", "pull_request_target", "**"]))
+            : Rule("r", ["db"], ("repository", ["acme/app"]));
+        // As TokenPayload reads a token whose event_name is ["push"] or 1: not among the string claims, but there.
+        var caller = new CallerIdentity(GitHubIssuer, "repo:acme/app", Guid.NewGuid().ToString(), DateTimeOffset.UtcNow.AddMinutes(5),
+            new Dictionary<string, string> { ["repository"] = "acme/app" }, new HashSet<string> { "event_name" });
+
+        var evaluation = RuleEvaluation.Of(rule, caller);
+
+        Assert.That(evaluation.Matches, Is.False);
+        Assert.That(evaluation.Event, Is.EqualTo(new EventCheck(null, true, false, NotAString: true)));
+        Assert.That(AccessPolicy.Matches(rule, Caller(("repository", "acme/app"), ("event_name", "push"))), Is.True, "control: the string push matches");
     }
 
     [TestCase("*", ExpectedResult = false, TestName = "ForkEvent_RuleEventWildcard_DoesNotCount")]

@@ -103,8 +103,8 @@ public sealed class AgentCommandLineTests : TunnelFixture
     [Test]
     public async Task BindAddressNotOnThisMachine_ExitsWithCannotListen()
     {
-        // 192.0.2.0/24 is TEST-NET-1: never assigned to a host.
-        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "192.0.2.1:0:echo"], GitHubEnvironment());
+        // 192.0.2.0/24 is TEST-NET-1: never assigned to a host. Not loopback, so it takes --allow-remote-clients to get as far as binding.
+        var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "192.0.2.1:0:echo", "--allow-remote-clients"], GitHubEnvironment());
 
         Assert.That(exitCode, Is.EqualTo(ExitCodes.CannotListen), Describe(agent));
         Assert.That(agent.Error.Lines, Has.Some.Contains("192.0.2.1"));

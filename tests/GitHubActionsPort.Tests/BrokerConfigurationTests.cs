@@ -29,6 +29,7 @@ public sealed class BrokerConfigurationTests
         yield return Case("HttpIssuerOffLoopback_NamesTheIssuerKey_AndAsksForHttps", c => c["Broker:Issuers:0:Issuer"] = "http://issuer.example", "Broker:Issuers:0:Issuer", "https");
         yield return Case("EmptyAudience_NamesTheAudiencesKey", c => c["Broker:Issuers:0:Audiences:0"] = "", "Broker:Issuers:0:Audiences");
         yield return Case("TargetNameWithCapitalsAndUnderscore_NamesTheTargetKey", c => c["Broker:Targets:Prod_DB"] = "db.internal:5432", "Broker:Targets:Prod_DB");
+        yield return Case("TargetNameWithFinalNewline_NamesTheTargetKey", c => c["Broker:Targets:db\n"] = "db.internal:5432", "Broker:Targets:db");
         yield return Case("TargetWithoutPort_NamesTheTargetKey", c => c["Broker:Targets:db"] = "db.internal", "Broker:Targets:db", "HOST:PORT");
         yield return Case("TargetPortZero_NamesTheTargetKey", c => c["Broker:Targets:db"] = "db.internal:0", "Broker:Targets:db");
         yield return Case("TargetPort70000_NamesTheTargetKey", c => c["Broker:Targets:db"] = "db.internal:70000", "Broker:Targets:db");

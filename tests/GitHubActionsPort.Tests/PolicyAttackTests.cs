@@ -55,6 +55,40 @@ public sealed class PolicyAttackTests : BrokerClientFixture
         Assert.That(lease.Targets.Single(), Is.EqualTo("prt"));
     }
 
+    [TestCase("pull_request_review")]
+    [TestCase("pull_request_review_comment")]
+    [TestCase("issues")]
+    [TestCase("Push")]
+    public async Task EventNotInTheAllowList_AgainstARuleSilentOnEvents_IsPermissionDenied(string eventName)
+    {
+        var detail = await AssertDeniedAsync(Mint(("event_name", eventName), ("ref", "refs/heads/main")), "echo");
+
+        Assert.That(detail, Does.Contain("event_name=" + eventName));
+        Assert.That((await OpenSessionAsync(Mint(("event_name", "push"), ("ref", "refs/heads/main")), "echo")).Targets.Single(), Is.EqualTo("echo"), "control: push is granted");
+    }
+
+    [Test]
+    public async Task PullRequestTargetInOtherCase_AgainstARuleListingItByName_IsPermissionDenied()
+    {
+        await AssertDeniedAsync(Mint(("event_name", "Pull_Request_Target")), "prt");
+    }
+
+    private static IEnumerable<TestCaseData> EventNamesNotStrings()
+    {
+        yield return new TestCaseData((object)new List<string> { "push" }).SetName("EventNameAsArray_IsPermissionDenied");
+        yield return new TestCaseData((object)new List<string> { "pull_request_target" }).SetName("EventNameAsArray_AgainstARuleListingTheEvent_IsPermissionDenied");
+        yield return new TestCaseData((object)1).SetName("EventNameAsNumber_IsPermissionDenied");
+        yield return new TestCaseData((object)new Dictionary<string, object> { ["name"] = "push" }).SetName("EventNameAsObject_IsPermissionDenied");
+    }
+
+    [TestCaseSource(nameof(EventNamesNotStrings))]
+    public async Task EventNameOfTheWrongJsonType_NeverMatches(object eventName)
+    {
+        // Read as a missing claim, it would skip the event check and pass every rule that does not name events.
+        await AssertDeniedAsync(Mint(("event_name", eventName)), "echo");
+        await AssertDeniedAsync(Mint(("event_name", eventName)), "prt");
+    }
+
     [Test]
     public async Task RightRepositoryName_WrongRepositoryId_AgainstARuleBoundByRepositoryId_IsPermissionDenied()
     {

@@ -39,7 +39,7 @@ public sealed class PolicyExplainTests
         Assert.That(output, Has.Some.Match(@"^  repository +matched +""acme/app""  against acme/app$"));
         Assert.That(output, Has.Some.Match(@"^  ref +matched +""refs/heads/main""  against refs/heads/main \| refs/tags/v\*$"));
         Assert.That(output, Has.Some.Match(@"^  not actor +not excluded +\(missing, or not a string\)  against mallory$"));
-        Assert.That(output, Has.Some.Match(@"^  event +ok +""push"" is not a fork or cross-ref event$"));
+        Assert.That(output, Has.Some.Match(@"^  event +ok +""push"" runs the repository's own code on a trigger that needs write access$"));
         Assert.That(output, Has.Some.EqualTo("rule others (Broker:Rules:1): does not match"));
         Assert.That(output, Has.Some.Match(@"^  repository +NOT matched +""acme/app""  against acme/other$"));
         Assert.That(output, Has.Some.EqualTo("decision for db, api: GRANTED by deploy"));
@@ -88,7 +88,7 @@ public sealed class PolicyExplainTests
         var (exit, broker) = await ExplainAsync(Sign(payload), "--config", _config);
 
         Assert.That(exit, Is.EqualTo(6), broker.Describe());
-        Assert.That(broker.Output.Lines, Has.Some.Match(@"^  event +NOT admitted +""pull_request_target"" runs code from forks"));
+        Assert.That(broker.Output.Lines, Has.Some.Match(@"^  event +NOT admitted +""pull_request_target"" is not one of the events a rule admits unasked \(create, delete, merge_group, push, release, repository_dispatch, schedule, workflow_dispatch\)"));
         Assert.That(broker.Output.Lines, Has.Some.EqualTo("rule deploy (Broker:Rules:0): does not match"));
     }
 

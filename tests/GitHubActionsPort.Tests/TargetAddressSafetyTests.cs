@@ -37,6 +37,11 @@ public sealed class TargetAddressSafetyTests : TunnelFixture
     [TestCase("169.254.10.20", "link-local")]
     [TestCase("fe80::1", "link-local")]
     [TestCase("febf::1", "link-local")]
+    [TestCase("64:ff9b:1::a9fe:a9fe", "cloud metadata")] // local-use prefix, /96
+    [TestCase("64:ff9b:1::7f00:1", "loopback")]
+    [TestCase("64:ff9b:1:7f00:0:100::", "loopback")] // local-use prefix, /48: 127.0 in bytes 6-7, 0.1 in bytes 9-10
+    [TestCase("64:ff9b:1:0:a9:fea9:fe00:0", "cloud metadata")] // /64: bytes 9-12
+    [TestCase("64:ff9b::7f00:1", "loopback")]
     public void ForbiddenAddress_IsClassified(string address, string kind) =>
         Assert.That(PrivateAddresses.Classify(IPAddress.Parse(address)), Is.EqualTo(kind));
 
@@ -49,8 +54,33 @@ public sealed class TargetAddressSafetyTests : TunnelFixture
     [TestCase("fd00:ec2::253")]
     [TestCase("2001:db8::1")]
     [TestCase("fec0::1")]
+    [TestCase("64:ff9b:1::a00:5")] // 10.0.0.5 through a local-use NAT64 /96
+    [TestCase("64:ff9b::a00:5")]
     public void PrivateNetworkOrPublicAddress_IsAllowed(string address) =>
         Assert.That(PrivateAddresses.Classify(IPAddress.Parse(address)), Is.Null, "private services are what targets are for");
+
+    [Test]
+    public void BrokerHostsOwnInterfaceAddress_IsClassified()
+    {
+        // A service bound to all interfaces answers on the host's own addresses as on loopback.
+        var own = System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .SelectMany(n => n.GetIPProperties().UnicastAddresses)
+            .Select(u => u.Address)
+            .Where(a => !IPAddress.IsLoopback(a) && !a.IsIPv6LinkLocal && !(a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && a.GetAddressBytes()[0] == 169))
+            .ToList();
+        if (own.Count == 0)
+        {
+            Assert.Ignore("this host has no non-loopback, non-link-local address");
+        }
+
+        Assert.Multiple(() =>
+        {
+            foreach (var address in own)
+            {
+                Assert.That(PrivateAddresses.Classify(new IPAddress(address.GetAddressBytes())), Is.EqualTo("broker host's own"), address.ToString());
+            }
+        });
+    }
 
     [Test]
     public void HostNameResolvingToLoopback_IsRefusedByTheDialer_BeforeAnyConnection()

@@ -31,6 +31,12 @@ internal sealed class BenchRunner(IReadOnlyList<IRouteHost> hosts, BenchSizes si
 
         var rows = new List<BenchResult>();
         rows.AddRange(await TrafficAsync(sizes, measured: true, stopping));
+        if (scenarios.HasFlag(BenchScenarios.ConnectionRate) && OperatingSystem.IsLinux())
+        {
+            narrator.Step("peer check", "the agent's local-user lookup per accepted connection, against a loopback accept");
+            _notes.Add(await PeerCheckScenario.MeasureAsync(stopping));
+        }
+
         if (scenarios.HasFlag(BenchScenarios.Pgbench) && await PgbenchAsync(stopping) is { } tps)
         {
             rows.Add(tps);
