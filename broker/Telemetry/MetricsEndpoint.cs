@@ -23,19 +23,18 @@ internal sealed partial class MetricsEndpoint(MetricsSettings settings, ILoggerF
         }
 
         EnsureMeterAdapter();
+        var logger = loggerFactory.CreateLogger<MetricsEndpoint>();
         _server = await SideServer.StartAsync(
+            "metrics",
+            logger,
             settings.Address,
             settings.Url.Port,
-            limits =>
-            {
-                limits.MaxConcurrentConnections = 16;
-                limits.MaxRequestBodySize = 0;
-            },
+            limits => limits.MaxRequestBodySize = 0,
             services: null,
             AnswerAsync,
             cancellationToken).ConfigureAwait(false);
         Address = _server.Address;
-        Log.Listening(loggerFactory.CreateLogger<MetricsEndpoint>(), Address);
+        Log.Listening(logger, Address);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
