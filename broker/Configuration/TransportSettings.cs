@@ -49,9 +49,9 @@ public sealed record TransportSettings
 
     /// <summary>
     /// Rejected id-tokens one address (an IPv6 /64) may present per <see cref="SessionFailureWindow"/> before its
-    /// OpenSession calls are refused unread (ResourceExhausted) until the window lets more. Default: 20.
+    /// OpenSession calls are refused unread (ResourceExhausted) until the window lets more. Default: 60.
     /// </summary>
-    public int MaxSessionFailuresPerSource { get; init; } = 20;
+    public int MaxSessionFailuresPerSource { get; init; } = 60;
 
     /// <summary>The window of <see cref="MaxSessionFailuresPerSource"/> (a bucket refilled over it). Default: 1 minute.</summary>
     public TimeSpan SessionFailureWindow { get; init; } = TimeSpan.FromMinutes(1);
