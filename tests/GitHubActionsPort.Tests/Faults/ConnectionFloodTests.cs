@@ -75,6 +75,7 @@ public sealed class ConnectionFloodTests() : FaultFixture("grpc")
         using var silent = new SilentSockets();
         var crowded = SilentSockets.Source(12);
         var first = await silent.OpenAsync(Broker.Address, crowded, MaxUnprovenPerSource);
+        Assert.That(first, Has.Count.EqualTo(MaxUnprovenPerSource));
 
         // One more than the cap from the same address: the broker makes room by closing that address's oldest.
         await silent.OpenAsync(Broker.Address, crowded, 1);
@@ -145,6 +146,36 @@ public sealed class ConnectionFloodTests() : FaultFixture("grpc")
                 await Task.Delay(5, CancellationToken.None);
             }
         }
+    }
+
+    [Test]
+    public async Task RawLaneFlood_MoreSilentConnectionsThanTheCap_AnAgentOnTheRawLaneIsStillServed()
+    {
+        using var silent = new SilentSockets();
+        for (var source = 20; source < 20 + ((2 * MaxConnections / MaxUnprovenPerSource) + 1); source++)
+        {
+            await silent.OpenAsync(Broker.RawLaneAddress!, SilentSockets.Source(source), MaxUnprovenPerSource);
+        }
+
+        await using var agent = await FaultAgent.StartAsync("raw", Broker.Address, ["echo"], AgentUnderTest.GitHubEnvironment(Issuer));
+        await AssertEchoesAsync(agent);
+        await AssertEchoesAsync(agent);
+    }
+
+    [Test]
+    public async Task IdleSocketsOnTheSideEndpoints_TheAdministratorAndTheScraperAreStillAnswered()
+    {
+        using var silent = new SilentSockets();
+        // More than either endpoint's whole cap, from the very address its users come from.
+        await silent.OpenAsync(Broker.AdminAddress!, IPAddress.Loopback, 48);
+        await silent.OpenAsync(Broker.MetricsAddress!, IPAddress.Loopback, 48);
+
+        using var http = new HttpClient { Timeout = TaskTimeouts.Default };
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(Broker.AdminAddress!, "admin/sessions"));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _adminToken);
+        using var sessions = await http.SendAsync(request).DefaultTimeout();
+        Assert.That(sessions.StatusCode, Is.EqualTo(HttpStatusCode.OK));
+        Assert.That(await http.GetStringAsync(new Uri(Broker.MetricsAddress!, "metrics")).DefaultTimeout(), Does.Contain("ghaport_connections_shed"));
     }
 
     [Test]

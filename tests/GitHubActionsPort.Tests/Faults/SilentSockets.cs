@@ -16,7 +16,10 @@ internal sealed class SilentSockets : IDisposable
     /// <summary>The loopback address number <paramref name="n"/> (127.0.0.<paramref name="n"/>), as a flood's source.</summary>
     public static IPAddress Source(int n) => new([127, 0, 0, (byte)n]);
 
-    /// <summary>Opens <paramref name="count"/> connections from <paramref name="source"/> to <paramref name="server"/>, sending nothing.</summary>
+    /// <summary>
+    /// Opens <paramref name="count"/> connections from <paramref name="source"/> to <paramref name="server"/>, sending
+    /// nothing; those the server refused on arrival are left out of the list.
+    /// </summary>
     public async Task<List<Socket>> OpenAsync(Uri server, IPAddress source, int count)
     {
         ArgumentNullException.ThrowIfNull(server);
@@ -27,8 +30,15 @@ internal sealed class SilentSockets : IDisposable
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             _sockets.Add(socket);
             socket.Bind(new IPEndPoint(source, 0));
-            await socket.ConnectAsync(target).DefaultTimeout();
-            opened.Add(socket);
+            try
+            {
+                await socket.ConnectAsync(target).DefaultTimeout();
+                opened.Add(socket);
+            }
+            catch (SocketException)
+            {
+                // Refused or reset on arrival: a flood does not mind.
+            }
         }
 
         return opened;
