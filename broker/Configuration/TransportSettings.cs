@@ -42,8 +42,9 @@ public sealed record TransportSettings
     public TimeSpan ProveTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// Connections not yet proven from one address (an IPv6 /64) at once; past it that address's oldest one is closed
-    /// to make room. Default: 64.
+    /// Connections not yet proven from one address (an IPv6 /64) at once, once the broker holds half of
+    /// <see cref="MaxConnections"/>; past it that address's oldest one is closed to make room. Below half nobody is
+    /// short of room, and an agent's own burst of raw-lane handshakes is left alone. Default: 64.
     /// </summary>
     public int MaxUnprovenPerSource { get; init; } = 64;
 

@@ -6,8 +6,8 @@ namespace GitHubActionsPort.Broker.Connections;
 /// <summary>
 /// Keeps one listener (or a group of listeners sharing a limit) usable while outsiders hold connections open.
 /// Every accepted connection starts unproven: it has <see cref="ConnectionGuardOptions.ProveTimeout"/> to show it is
-/// one of ours (TLS handshake included), one source may hold only so many unproven at once, and when the listener is
-/// full the oldest unproven connection is closed to make room for the new one. A proven connection (an agent that
+/// one of ours (TLS handshake included), once the listener is half full one source may hold only so many unproven at
+/// once, and when the listener is full the oldest unproven connection is closed to make room for the new one. A proven connection (an agent that
 /// opened a session or showed its lease) is never evicted: idle sockets can push out only other idle sockets.
 /// </summary>
 /// <remarks>
@@ -54,7 +54,12 @@ internal sealed class ConnectionGuard(ConnectionGuardOptions options, TimeProvid
         GuardedConnection? victim = null;
         lock (_lock)
         {
-            if (source is not null && _unprovenBySource.TryGetValue(source, out var ofSource) && ofSource.Count >= options.MaxUnprovenPerSource)
+            // The per-source cap is fairness under pressure: below half the limit nobody is short of room, and one
+            // agent's burst of raw-lane handshakes (hundreds at once, all unproven for a round trip) must not evict itself.
+            if (source is not null
+                && _count >= options.MaxConnections / 2
+                && _unprovenBySource.TryGetValue(source, out var ofSource)
+                && ofSource.Count >= options.MaxUnprovenPerSource)
             {
                 sourceVictim = OldestIdle(ofSource);
                 if (sourceVictim is null)

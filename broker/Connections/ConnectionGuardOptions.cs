@@ -9,7 +9,10 @@ internal sealed record ConnectionGuardOptions
     /// <summary>Connections at once, proven or not; past it the oldest unproven one makes room.</summary>
     public required int MaxConnections { get; init; }
 
-    /// <summary>Unproven connections at once from one source; past it that source's oldest unproven one makes room.</summary>
+    /// <summary>
+    /// Unproven connections at once from one source while the listener is at least half full; past it that source's
+    /// oldest unproven one makes room.
+    /// </summary>
     public required int MaxUnprovenPerSource { get; init; }
 
     /// <summary>How long a new connection has to prove itself, TLS handshake included.</summary>

@@ -16,7 +16,7 @@ public sealed class ConnectionGuardTests
     [Test]
     public void PerSourceCap_ClosesThatSourcesOldestUnproven_AndNoOtherSourcesConnection()
     {
-        var guard = Guard(maxConnections: 100, perSource: 3);
+        var guard = Guard(maxConnections: 8, perSource: 3);
         var closed = new List<string>();
         var b = guard.TryAdmit(B, _ => closed.Add("b"));
         for (var i = 0; i < 3; i++)
@@ -31,6 +31,19 @@ public sealed class ConnectionGuardTests
         Assert.That(closed, Is.EqualTo((string[])["a0"]));
         Assert.That(guard.Count, Is.EqualTo(4));
         GC.KeepAlive(b);
+    }
+
+    [Test]
+    public void PerSourceCap_BelowHalfTheLimit_LetsOneSourceBurst()
+    {
+        var guard = Guard(maxConnections: 100, perSource: 3);
+        var closed = new List<string>();
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.That(guard.TryAdmit(A, _ => closed.Add("a")), Is.Not.Null);
+        }
+
+        Assert.That(closed, Is.Empty);
     }
 
     [Test]
@@ -107,8 +120,9 @@ public sealed class ConnectionGuardTests
     [Test]
     public void IPv6Sources_CountPerSlash64()
     {
-        var guard = Guard(maxConnections: 100, perSource: 2);
+        var guard = Guard(maxConnections: 6, perSource: 2);
         var closed = new List<string>();
+        guard.TryAdmit(new IPEndPoint(IPAddress.Parse("2001:db8:9::1"), 1), _ => closed.Add("filler"));
         guard.TryAdmit(new IPEndPoint(IPAddress.Parse("2001:db8:1:2::1"), 1), _ => closed.Add("first"));
         guard.TryAdmit(new IPEndPoint(IPAddress.Parse("2001:db8:1:2::2"), 1), _ => closed.Add("second"));
         guard.TryAdmit(new IPEndPoint(IPAddress.Parse("2001:db8:1:2:ffff::3"), 1), _ => closed.Add("third"));

@@ -35,7 +35,7 @@ public sealed class ConnectionFloodTests() : FaultFixture("grpc")
         base.Configure(configuration);
         configuration["Broker:Transport:MaxConnections"] = MaxConnections.ToString(System.Globalization.CultureInfo.InvariantCulture);
         configuration["Broker:Transport:MaxUnprovenPerSource"] = MaxUnprovenPerSource.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        configuration["Broker:Transport:ProveTimeout"] = "00:00:02";
+        configuration["Broker:Transport:ProveTimeout"] = "00:00:05";
         configuration["Broker:Transport:MaxSessionFailuresPerSource"] = MaxSessionFailures.ToString(System.Globalization.CultureInfo.InvariantCulture);
         configuration["Broker:Transport:SessionFailureWindow"] = "01:00:00";
         _adminToken = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
@@ -73,6 +73,13 @@ public sealed class ConnectionFloodTests() : FaultFixture("grpc")
     public async Task PerSourceCap_TheNextUnprovenConnection_ClosesThatSourcesOldest()
     {
         using var silent = new SilentSockets();
+        // The cap bites once the broker is half full: two other addresses bring it there.
+        var bystanders = new List<Socket>();
+        for (var source = 14; source < 14 + (MaxConnections / 2 / MaxUnprovenPerSource); source++)
+        {
+            bystanders.AddRange(await silent.OpenAsync(Broker.Address, SilentSockets.Source(source), MaxUnprovenPerSource));
+        }
+
         var crowded = SilentSockets.Source(12);
         var first = await silent.OpenAsync(Broker.Address, crowded, MaxUnprovenPerSource);
         Assert.That(first, Has.Count.EqualTo(MaxUnprovenPerSource));
@@ -83,6 +90,7 @@ public sealed class ConnectionFloodTests() : FaultFixture("grpc")
         await first[0].ReadUntilClosedAsync().DefaultTimeout();
         var evicted = await Broker.Logs.WaitForAsync(e => e.EventId.Name == "ConnectionEvicted" && e.Message.Contains(crowded.ToString(), StringComparison.Ordinal)).DefaultTimeout();
         Assert.That(evicted.Message, Does.Contain("Broker:Transport:MaxUnprovenPerSource"));
+        Assert.That(Broker.Logs.Entries.Where(e => e.EventId.Name == "ConnectionEvicted").Select(e => e.Message), Has.None.Contains("127.0.0.14").And.None.Contains("127.0.0.15"), "another address's connections are not touched");
     }
 
     [Test]
