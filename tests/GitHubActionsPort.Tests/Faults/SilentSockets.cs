@@ -18,9 +18,10 @@ internal sealed class SilentSockets : IDisposable
 
     /// <summary>
     /// Opens <paramref name="count"/> connections from <paramref name="source"/> to <paramref name="server"/>, sending
-    /// nothing; those the server refused on arrival are left out of the list.
+    /// nothing (or only <paramref name="opening"/>, such as the start of a TLS ClientHello); those the server refused
+    /// on arrival are left out of the list.
     /// </summary>
-    public async Task<List<Socket>> OpenAsync(Uri server, IPAddress source, int count)
+    public async Task<List<Socket>> OpenAsync(Uri server, IPAddress source, int count, byte[]? opening = null)
     {
         ArgumentNullException.ThrowIfNull(server);
         var target = new IPEndPoint(IPAddress.Parse(server.Host), server.Port);
@@ -33,6 +34,11 @@ internal sealed class SilentSockets : IDisposable
             try
             {
                 await socket.ConnectAsync(target).DefaultTimeout();
+                if (opening is not null)
+                {
+                    await socket.SendAllAsync(opening).DefaultTimeout();
+                }
+
                 opened.Add(socket);
             }
             catch (SocketException)
