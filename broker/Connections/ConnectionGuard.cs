@@ -26,8 +26,6 @@ internal sealed class ConnectionGuard(ConnectionGuardOptions options, TimeProvid
     private int _count;
     private long _lastWarning = long.MinValue;
 
-    public ConnectionGuardOptions Options => options;
-
     /// <summary>Connections counted now, proven or not.</summary>
     public int Count
     {
