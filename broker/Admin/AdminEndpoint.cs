@@ -24,15 +24,15 @@ internal sealed class AdminEndpoint(AdminSettings settings, AdminCredential cred
         }
 
         _server = await SideServer.StartAsync(
-            "the admin endpoint",
+            "admin",
             $"{AdminSettings.Section}:Url",
+            logger,
             settings.BindAddress ?? IPAddress.Loopback,
             settings.Url.Port,
             limits =>
             {
                 limits.MaxRequestBodySize = 64 * 1024;
                 limits.MaxRequestHeadersTotalSize = 16 * 1024;
-                limits.MaxConcurrentConnections = 16;
             },
             services =>
             {

@@ -9,6 +9,7 @@ internal static class AuthServiceCollectionExtensions
     public static IServiceCollection AddIdTokenValidation(this IServiceCollection services)
     {
         services.AddSingleton<IdTokenValidator>();
+        services.AddSingleton<SessionFailureLimiter>();
         services.AddHostedService<IssuerKeyPrefetch>();
         services.AddHttpClient(IdTokenValidator.HttpClientName, http =>
             {

@@ -27,8 +27,35 @@ public sealed record TransportSettings
     /// <summary>Tunnels open at once across all leases. Default: 10,000.</summary>
     public int MaxTunnels { get; init; } = 10_000;
 
-    /// <summary>TCP connections to the broker at once, authenticated or not. Default: 10,000.</summary>
+    /// <summary>
+    /// TCP connections to the broker at once (its gRPC port and raw lane together), authenticated or not. Default:
+    /// 10,000. At the limit the oldest connection that has not yet proven itself is closed to make room; an agent's
+    /// connection, once proven, is never closed for it.
+    /// </summary>
     public int MaxConnections { get; init; } = 10_000;
+
+    /// <summary>
+    /// How long a new connection has to prove itself, TLS handshake included: a session granted or a lease shown on
+    /// the gRPC port, a Hello accepted on the raw lane. Default: 10 seconds. One still waiting for an answer to its
+    /// request gets <see cref="SessionTimeout"/> more.
+    /// </summary>
+    public TimeSpan ProveTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Connections not yet proven from one address (an IPv6 /64) at once, once the broker holds half of
+    /// <see cref="MaxConnections"/>; past it that address's oldest one is closed to make room. Below half nobody is
+    /// short of room, and an agent's own burst of raw-lane handshakes is left alone. Default: 64.
+    /// </summary>
+    public int MaxUnprovenPerSource { get; init; } = 64;
+
+    /// <summary>
+    /// Rejected id-tokens one address (an IPv6 /64) may present per <see cref="SessionFailureWindow"/> before its
+    /// OpenSession calls are refused unread (ResourceExhausted) until the window lets more. Default: 60.
+    /// </summary>
+    public int MaxSessionFailuresPerSource { get; init; } = 60;
+
+    /// <summary>The window of <see cref="MaxSessionFailuresPerSource"/> (a bucket refilled over it). Default: 1 minute.</summary>
+    public TimeSpan SessionFailureWindow { get; init; } = TimeSpan.FromMinutes(1);
 
     /// <summary>How long opening a session may take, id-token check and key fetch included. Default: 30 seconds.</summary>
     public TimeSpan SessionTimeout { get; init; } = TimeSpan.FromSeconds(30);

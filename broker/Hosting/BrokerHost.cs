@@ -3,6 +3,7 @@ using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Telemetry;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Broker.Connections;
 using GitHubActionsPort.Broker.Leases;
 using GitHubActionsPort.Broker.Policy;
 using GitHubActionsPort.Broker.RawLane;
@@ -91,6 +92,11 @@ public static class BrokerHost
         // Checked when asked rather than from a cache filled every few seconds: a new broker answers Serving at once.
         builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false)
             .AddCheck("broker", () => HealthCheckResult.Healthy("serving sessions and tunnels"));
+        // One guard for the job-facing listeners (gRPC port and raw lane): they share Broker:Transport:MaxConnections.
+        builder.Services.AddSingleton(sp => new ConnectionGuard(
+            JobFacingGuard(settings!.Transport),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger<ConnectionGuard>()));
         builder.Services.AddSingleton<TargetDialer>();
         builder.Services.AddSingleton<TunnelAdmission>();
         builder.Services.AddSingleton<TunnelGate>();
@@ -118,6 +124,7 @@ public static class BrokerHost
         }
 
         var app = builder.Build();
+        app.UseConnectionGuardRequests();
         app.MapGrpcService<BrokerService>();
         // grpc.health.v1 on the job-facing port, for load balancers and proxies that speak gRPC health.
         app.MapGrpcHealthChecksService();
@@ -183,6 +190,17 @@ public static class BrokerHost
         }
     }
 
+    /// <summary>The job-facing listeners' limits, from <c>Broker:Transport</c>.</summary>
+    internal static ConnectionGuardOptions JobFacingGuard(TransportSettings transport) => new()
+    {
+        Name = "broker",
+        MaxConnections = transport.MaxConnections,
+        MaxUnprovenPerSource = transport.MaxUnprovenPerSource,
+        ProveTimeout = transport.ProveTimeout,
+        // An OpenSession in flight has its own bound (SessionTimeout); its connection may wait that long for it.
+        RequestGrace = transport.SessionTimeout,
+    };
+
     private static void AddConfigFiles(ConfigurationManager configuration, IReadOnlyList<string> files)
     {
         var sources = configuration.Sources;
@@ -215,7 +233,8 @@ public static class BrokerHost
         limits.Http2.KeepAlivePingDelay = transport.KeepAlivePingDelay;
         limits.Http2.KeepAlivePingTimeout = transport.KeepAlivePingTimeout;
         limits.KeepAliveTimeout = transport.IdleConnectionTimeout;
-        limits.MaxConcurrentConnections = transport.MaxConnections;
+        // No MaxConcurrentConnections: Kestrel would refuse at the limit, before anything can tell an agent from an
+        // idle socket. The connection guard counts instead, and makes room by closing the oldest unproven connection.
         // Our calls carry a handful of small headers (a lease token under 1 KiB, a proof, a target name): anything
         // much larger is not ours, and an unauthenticated caller should not get Kestrel's generous defaults.
         limits.MaxRequestHeadersTotalSize = 16 * 1024;
@@ -230,6 +249,8 @@ public static class BrokerHost
         kestrel.ConfigureEndpointDefaults(endpoint =>
         {
             endpoint.Protocols = HttpProtocols.Http2;
+            // First, ahead of TLS: a handshake is part of the time a connection has to prove itself.
+            endpoint.UseConnectionGuard(services => services.GetRequiredService<ConnectionGuard>());
             endpoint.UseLargeTlsBuffers();
         });
         // https:// endpoints get the Broker:Tls certificate (reloaded on change), TLS 1.2+ and ALPN h2.

@@ -33,8 +33,8 @@ internal sealed partial class RawLaneConnection(
     /// </summary>
     internal const int WarmAllowance = 8;
 
-    /// <summary>Serves <paramref name="socket"/> to its end; never throws.</summary>
-    public async Task RunAsync(Socket socket, CancellationToken stopping)
+    /// <summary>Serves <paramref name="socket"/> to its end, calling <paramref name="proven"/> once its Hello is accepted; never throws.</summary>
+    public async Task RunAsync(Socket socket, Action proven, CancellationToken stopping)
     {
         var peer = Describe(socket.RemoteEndPoint);
         TunnelSocket? agent = null;
@@ -43,6 +43,7 @@ internal sealed partial class RawLaneConnection(
             agent = await ConnectAsync(socket, peer, stopping).ConfigureAwait(false);
             if (agent is not null && await AuthenticateAsync(agent, peer, stopping).ConfigureAwait(false) is { } lease)
             {
+                proven();
                 await ServeAsync(agent, lease, peer, stopping).ConfigureAwait(false);
             }
         }

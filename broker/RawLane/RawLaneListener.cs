@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
-using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Broker.Connections;
 using GitHubActionsPort.Broker.Hosting;
 using GitHubActionsPort.Protocol.Tunnels;
 
@@ -10,12 +10,13 @@ namespace GitHubActionsPort.Broker.RawLane;
 /// <summary>
 /// The raw lane's listening socket (<c>Broker:Lanes:Raw:Url</c>), apart from Kestrel: the lane's connections are
 /// spliced socket to socket, with no HTTP server's buffers in between. Bound at start-up, so a port in use stops
-/// the broker with the key to fix; its connections count against <c>Broker:Transport:MaxConnections</c> like
-/// Kestrel's, and end when the broker stops.
+/// the broker with the key to fix; its connections pass the same <see cref="ConnectionGuard"/> as Kestrel's (one
+/// count against <c>Broker:Transport:MaxConnections</c>, unproven until a Hello is accepted), and end when the
+/// broker stops.
 /// </summary>
 internal sealed partial class RawLaneListener(
     LaneSettings settings,
-    BrokerSettings broker,
+    ConnectionGuard guard,
     DataLanes lanes,
     RawLaneConnection connections,
     ILogger<RawLaneListener> logger) : IHostedService, IDisposable
@@ -24,7 +25,6 @@ internal sealed partial class RawLaneListener(
     private readonly ConcurrentDictionary<Task, bool> _running = new();
     private Socket? _socket;
     private Task _accepting = Task.CompletedTask;
-    private int _open;
     private int _disposed;
 
     /// <summary>Where the lane listens (port 0 resolved); null while it does not.</summary>
@@ -104,33 +104,45 @@ internal sealed partial class RawLaneListener(
 
         void Serve(Socket accepted)
         {
-            if (Interlocked.Increment(ref _open) > broker.Transport.MaxConnections)
+            var admitted = guard.TryAdmit(accepted.RemoteEndPoint, _ => Reset(accepted));
+            if (admitted is null)
             {
-                Interlocked.Decrement(ref _open);
-                Log.ConnectionLimitReached(logger, broker.Transport.MaxConnections);
-                accepted.LingerState = new LingerOption(true, 0);
-                accepted.Dispose();
+                Reset(accepted);
                 return;
             }
 
-            var serving = ServeAsync(accepted, stopping);
+            var serving = ServeAsync(accepted, admitted, stopping);
             _running.TryAdd(serving, true);
             _ = serving.ContinueWith(t => _running.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         }
     }
 
-    private async Task ServeAsync(Socket accepted, CancellationToken stopping)
+    private async Task ServeAsync(Socket accepted, GuardedConnection admitted, CancellationToken stopping)
     {
         try
         {
             // Off the accept loop at once: a handshake waits on the peer.
             await Task.Yield();
-            await connections.RunAsync(accepted, stopping).ConfigureAwait(false);
+            await connections.RunAsync(accepted, admitted.Prove, stopping).ConfigureAwait(false);
         }
         finally
         {
-            Interlocked.Decrement(ref _open);
+            admitted.Dispose();
         }
+    }
+
+    /// <summary>Ends a connection at once, with a reset: whatever it was doing fails, and the serving task ends.</summary>
+    private static void Reset(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+        {
+        }
+
+        socket.Dispose();
     }
 
     private static partial class Log
@@ -143,8 +155,5 @@ internal sealed partial class RawLaneListener(
 
         [LoggerMessage(4, LogLevel.Warning, "Stopped waiting for {Count} raw-lane connections to end: the host's shutdown timeout passed", EventName = "RawLaneStopTimedOut")]
         public static partial void StoppedWaiting(ILogger logger, int count);
-
-        [LoggerMessage(3, LogLevel.Warning, "Raw-lane connection refused: the broker has {MaxConnections} open (Broker:Transport:MaxConnections)", EventName = "RawLaneConnectionLimitReached")]
-        public static partial void ConnectionLimitReached(ILogger logger, int maxConnections);
     }
 }

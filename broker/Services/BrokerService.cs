@@ -2,6 +2,7 @@ using GitHubActionsPort.Broker.Admin;
 using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Broker.Connections;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Broker.Leases;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
@@ -24,6 +25,7 @@ internal sealed partial class BrokerService(
     TunnelGate gate,
     DataLanes lanes,
     SessionBlocks blocks,
+    SessionFailureLimiter failures,
     AuditTrail audit,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -36,7 +38,7 @@ internal sealed partial class BrokerService(
         var sessionKey = SessionKey.TryRead(request.SessionPublicKey.Span)
             ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "the session key is missing or is not an ECDSA P-256 public key; this agent is too old for this broker"));
 
-        var caller = await ValidateIdTokenAsync(request.IdToken, context).ConfigureAwait(false);
+        var caller = await ValidateLimitedAsync(request.IdToken, context).ConfigureAwait(false);
         RefuseIfBlocked(caller, null);
         var decision = policy.Decide(caller, targets, ttl);
         if (!decision.Allowed)
@@ -69,6 +71,7 @@ internal sealed partial class BrokerService(
         }
 
         BrokerMetrics.SessionGranted();
+        ProveConnection(context);
         // The lease is bound to the job that asked: its run and attempt are recorded (and a renewal must match them).
         Log.SessionGranted(logger, lease.Id, caller.Describe(), ClaimOrNone(caller, "run_id"), ClaimOrNone(caller, "run_attempt"), string.Join(',', targets), lease.ExpiresAt, string.Join(',', decision.Rules));
         return Response(lease, token);
@@ -176,6 +179,46 @@ internal sealed partial class BrokerService(
             : $"sessions for this job are blocked by an administrator: {block.Reason}"));
     }
 
+    /// <summary>
+    /// <see cref="ValidateIdTokenAsync"/> within the caller's address's allowance of rejected tokens: past it the call
+    /// is refused before the token is read, so a flood of bad tokens costs a lookup each, not a signature check.
+    /// </summary>
+    private async Task<CallerIdentity> ValidateLimitedAsync(string idToken, ServerCallContext context)
+    {
+        var address = context.GetHttpContext().Connection.RemoteIpAddress;
+        if (!failures.TryTake(address, out var retryAfter))
+        {
+            Log.SessionRateLimited(logger, context.Peer, retryAfter);
+            BrokerMetrics.SessionRateLimited();
+            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"too many rejected id-tokens from this address; retry after {retryAfter.TotalSeconds:0} s"));
+        }
+
+        try
+        {
+            var caller = await ValidateIdTokenAsync(idToken, context).ConfigureAwait(false);
+            failures.Return(address);
+            return caller;
+        }
+        catch (RpcException ex) when (ex.StatusCode != StatusCode.Unauthenticated)
+        {
+            // Only a rejected token keeps its attempt: the issuer being down is no fault of the caller's.
+            failures.Return(address);
+            throw;
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            failures.Return(address);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Marks the call's connection as one of ours: an agent's, past its session or lease check, which the connection
+    /// guard then never closes to make room.
+    /// </summary>
+    private static void ProveConnection(ServerCallContext context) =>
+        context.GetHttpContext().Features.Get<GuardedConnection>()?.Prove();
+
     /// <summary>Checks an id-token, turning each way it can fail into the status the job can act on.</summary>
     private async Task<CallerIdentity> ValidateIdTokenAsync(string idToken, ServerCallContext context)
     {
@@ -222,6 +265,7 @@ internal sealed partial class BrokerService(
             throw new RpcException(new Status(StatusCode.Unauthenticated, failure!));
         }
 
+        ProveConnection(context);
         return lease;
     }
 

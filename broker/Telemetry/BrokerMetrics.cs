@@ -13,7 +13,7 @@ internal static class BrokerMetrics
     private static readonly Meter Meter = new(MeterName);
 
     private static readonly Counter<long> Sessions = Meter.CreateCounter<long>(
-        "ghaport.sessions", "{session}", "Session requests by outcome (granted, denied, rejected).");
+        "ghaport.sessions", "{session}", "Session requests by outcome (granted, denied, rejected, rate_limited).");
 
     private static readonly UpDownCounter<long> LiveLeases = Meter.CreateUpDownCounter<long>(
         "ghaport.leases.live", "{lease}", "Leases granted and not yet ended.");
@@ -44,6 +44,9 @@ internal static class BrokerMetrics
     public static void AuditWritable(bool writable) => Volatile.Write(ref _auditWritable, writable ? 1 : 0);
 
     public static void RefusalAggregated() => RefusalsAggregated.Add(1);
+    private static readonly Counter<long> ConnectionsShed = Meter.CreateCounter<long>(
+        "ghaport.connections.shed", "{connection}",
+        "Connections closed or refused before they proved themselves, by listener and reason (evicted_full, evicted_source, prove_timeout, refused_full, refused_source).");
 
     public static void SessionGranted()
     {
@@ -54,6 +57,12 @@ internal static class BrokerMetrics
     public static void SessionDenied() => Sessions.Add(1, new KeyValuePair<string, object?>("outcome", "denied"));
 
     public static void SessionRejected() => Sessions.Add(1, new KeyValuePair<string, object?>("outcome", "rejected"));
+
+    /// <summary>An OpenSession answered without looking at its id-token: its address failed too often (SessionFailureLimiter).</summary>
+    public static void SessionRateLimited() => Sessions.Add(1, new KeyValuePair<string, object?>("outcome", "rate_limited"));
+
+    public static void ConnectionShed(string listener, string reason) =>
+        ConnectionsShed.Add(1, new KeyValuePair<string, object?>("listener", listener), new KeyValuePair<string, object?>("reason", reason));
 
     public static void LeaseEnded() => LiveLeases.Add(-1);
 

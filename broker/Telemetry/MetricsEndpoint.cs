@@ -25,21 +25,19 @@ internal sealed partial class MetricsEndpoint(MetricsSettings settings, AuditLog
         }
 
         EnsureMeterAdapter();
+        var logger = loggerFactory.CreateLogger<MetricsEndpoint>();
         _server = await SideServer.StartAsync(
-            "the metrics endpoint",
+            "metrics",
             "Broker:Metrics:Url",
+            logger,
             settings.Address,
             settings.Url.Port,
-            limits =>
-            {
-                limits.MaxConcurrentConnections = 16;
-                limits.MaxRequestBodySize = 0;
-            },
+            limits => limits.MaxRequestBodySize = 0,
             services: null,
             AnswerAsync,
             cancellationToken).ConfigureAwait(false);
         Address = _server.Address;
-        Log.Listening(loggerFactory.CreateLogger<MetricsEndpoint>(), Address);
+        Log.Listening(logger, Address);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -74,6 +74,9 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         overrides.TryAdd("Broker:Admin:Url", "http://127.0.0.1:0");
         overrides.TryAdd("Broker:Metrics:Url", "http://127.0.0.1:0");
         overrides.TryAdd("Broker:Lanes:Raw:Url", $"{listen.Scheme}://{listen.Host}:0");
+        // Every test's calls come from 127.0.0.1, and some fixtures present dozens of bad id-tokens on purpose: the
+        // per-address allowance would turn their answers into ResourceExhausted. A test of the allowance sets its own.
+        overrides.TryAdd("Broker:Transport:MaxSessionFailuresPerSource", "1000000");
         // A trail of its own per broker: tests run many brokers, and one trail has one writer.
         overrides.TryAdd("Broker:Audit:Path", TempAuditPath());
         var app = BrokerHost.Build(

@@ -69,6 +69,39 @@ public sealed class TlsTests
     }
 
     [Test]
+    public async Task HalfDoneHandshakes_MoreThanTheCap_AgentStillServed_AndEachIsClosedAtItsDeadline()
+    {
+        var configuration = Configuration();
+        configuration["Broker:Transport:MaxConnections"] = "32";
+        configuration["Broker:Transport:MaxUnprovenPerSource"] = "16";
+        configuration["Broker:Transport:ProveTimeout"] = "00:00:03";
+        _broker = await BrokerUnderTest.StartAsync(configuration, TestContext.Progress, HttpsAnyPort);
+        // A TLS record header announcing a ClientHello that never comes: the handshake waits on the peer.
+        byte[] halfHello = [0x16, 0x03, 0x01, 0x02, 0x00, 0x01];
+        using var flood = new Faults.SilentSockets();
+        var held = new List<Socket>();
+        for (var source = 2; source < 6; source++)
+        {
+            held.AddRange(await flood.OpenAsync(_broker.Address, Faults.SilentSockets.Source(source), 16, halfHello));
+            held.AddRange(await flood.OpenAsync(_broker.RawLaneAddress!, Faults.SilentSockets.Source(source), 4, halfHello));
+        }
+
+        await using (var agent = await StartAgentAsync(_broker.Address, ["--ca-cert", _caPath]))
+        {
+            using var socket = await SocketIo.ConnectAsync(agent["echo"]);
+            await AssertEchoesAsync(socket);
+        }
+
+        foreach (var half in held)
+        {
+            await half.ReadUntilClosedAsync().DefaultTimeout();
+        }
+
+        Assert.That(_broker.Logs.Entries.Where(e => e.EventId.Name is "ConnectionEvicted" or "ConnectionProveTimedOut"), Is.Not.Empty);
+        Assert.That(_broker.Logs.Errors, Is.Empty);
+    }
+
+    [Test]
     public async Task AgentWithCaCert_ByHostName_TunnelEchoes()
     {
         var broker = await StartBrokerAsync();
