@@ -1,6 +1,8 @@
+using System.CommandLine;
 using System.Net.Sockets;
 using GitHubActionsPort.Broker.Admin;
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Protocol.CommandLine;
 
 namespace GitHubActionsPort.Broker.Hosting;
 
@@ -18,65 +20,75 @@ public static class BrokerCommand
     public const int ExitTokenInvalid = 5;
     public const int ExitDenied = 6;
 
-    private const string Usage = """
-        Usage:
-          ghaport-broker [run] [--config FILE] [--urls URL] [--Broker:Key=Value ...]
-          ghaport-broker dev   [--config FILE] [--target NAME=HOST:PORT ...] [--urls URL]
-          ghaport-broker policy explain --token FILE [--targets NAME,...] [--no-verify] [--config FILE ...]
-          ghaport-broker sessions list [--json] [--config FILE] [--admin-url URL] [--admin-token-file FILE]
-          ghaport-broker sessions revoke (--lease ID | --claim NAME=PATTERN ...) [--block] [--reason TEXT] [...]
-          ghaport-broker sessions unblock BLOCK-ID [...]
-          ghaport-broker audit verify FILE
-
-        run             Serve sessions and tunnels from the Broker configuration section (JSON file, environment,
-                        command line). The --config file is watched: a valid change to its targets, rules or lease
-                        lengths takes effect at once, and leases the new policy would not grant are ended.
-        dev             As run, plus a development OIDC issuer on loopback that mints GitHub-shaped tokens for
-                        acme/app. Prints the ACTIONS_ID_TOKEN_REQUEST_* values that point the agent at it. Rules
-                        from the configuration must name their Issuer, so dev tokens can never satisfy them.
-        policy explain  Judge an id-token (read from FILE, or - for standard input; never printed) against the
-                        policy, rule by rule, and print the lease it would get. The signature, audience and
-                        lifetime are checked against the issuer unless --no-verify. Exit 0 would grant,
-                        6 would deny, 5 the token fails verification, 2 bad command line or configuration.
-        sessions        Ask the running broker's admin endpoint (Broker:Admin:Url, default http://127.0.0.1:8471,
-                        with the credential in Broker:Admin:TokenFile, default admin-token beside the lease signing
-                        key): list live leases and blocks; revoke one lease, or every lease whose claims match all
-                        the --claim globs (each ends with its tunnels at once), with --block also refusing new
-                        sessions that match until 'sessions unblock'. Exit 0 done, 2 bad command line or
-                        configuration, 4 cannot reach the endpoint, 5 credential refused, 6 no such lease or block.
-        audit verify    Check the audit trail FILE (and its rotated files, FILE.*) link by link. Exit 0 intact,
-                        8 broken (the first broken record is named), 2 no such trail.
-        """;
-
     public static async Task<int> RunAsync(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        if (args.Any(a => a is "-h" or "--help" or "help"))
+        var cli = new BrokerCommandLine();
+        var invocation = new InvocationConfiguration
         {
-            Console.Out.WriteLine(Usage);
-            return ExitOk;
-        }
+            Output = Console.Out,
+            Error = Console.Error,
+            // Failures are ours to turn into exit codes, and the host handles the process's signals.
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null,
+        };
 
-        if (args is ["audit", "verify", var trail])
+        // 'help' and 'version' read as the flags, as they always have.
+        args = args switch
         {
-            return await AuditVerifyCommand.RunAsync(trail, Console.Out, Console.Error).ConfigureAwait(false);
-        }
+            ["help", .. var rest] => [.. rest, "--help"],
+            ["version"] => ["--version"],
+            _ => args,
+        };
 
-        if (args.Length > 0 && args[0] == "sessions")
-        {
-            return await SessionsCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
-        }
-
-        BrokerArguments parsed;
+        ParseResult result;
+        List<string> switches;
         try
         {
-            parsed = BrokerArguments.Parse(args);
+            (var own, switches) = args is ["sessions" or "audit", ..] ? ([.. args], []) : BrokerArguments.SplitSwitches(args, cli.OptionNames());
+            result = cli.Parse(own);
         }
         catch (ArgumentException ex)
         {
-            await Console.Error.WriteLineAsync($"ghaport-broker: {ex.Message}").ConfigureAwait(false);
-            await Console.Error.WriteLineAsync(Usage).ConfigureAwait(false);
-            return ExitConfiguration;
+            return await UsageErrorAsync(ex.Message, "ghaport-broker").ConfigureAwait(false);
+        }
+
+        if (result.Errors.Count > 0)
+        {
+            return await UsageErrorAsync(CommandLineErrors.Describe(result), CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
+        }
+
+        foreach (var serving in new[] { cli.Root, cli.Run, cli.Dev, cli.Explain })
+        {
+            serving.SetAction((parsed, _) => RunParsedAsync(cli, parsed, switches));
+        }
+
+        // The sessions client reads its own arguments again, as it does when called on its own.
+        foreach (var sessions in cli.Sessions.Subcommands)
+        {
+            sessions.SetAction((_, _) => SessionsCommand.RunAsync(args[1..], Console.Out, Console.Error));
+        }
+
+        cli.AuditVerify.SetAction((parsed, _) => AuditVerifyCommand.RunAsync(parsed.GetRequiredValue(cli.AuditFile), Console.Out, Console.Error));
+        return await result.InvokeAsync(invocation).ConfigureAwait(false);
+    }
+
+    private static async Task<int> UsageErrorAsync(string message, string command)
+    {
+        await Console.Error.WriteLineAsync($"ghaport-broker: {message}{Environment.NewLine}Run '{command} --help' for usage.").ConfigureAwait(false);
+        return ExitConfiguration;
+    }
+
+    private static async Task<int> RunParsedAsync(BrokerCommandLine cli, ParseResult result, IReadOnlyList<string> switches)
+    {
+        BrokerArguments parsed;
+        try
+        {
+            parsed = BrokerArguments.From(cli, result, switches);
+        }
+        catch (ArgumentException ex)
+        {
+            return await UsageErrorAsync(ex.Message, CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
         }
 
         try
@@ -119,7 +131,7 @@ public static class BrokerCommand
                 AddDevConfiguration(overrides, devIssuer, parsed.DevTargets);
             }
 
-            var app = BrokerHost.Build(parsed.HostArgs, parsed.ConfigFiles, overrides);
+            var app = BrokerHost.Build(parsed.HostArgs, parsed.ConfigFiles, overrides, defaults: parsed.Defaults);
 
             await using (app.ConfigureAwait(false))
             {
