@@ -13,6 +13,8 @@ public static class DurationText
     /// <summary>The accepted forms, for messages and help.</summary>
     public const string Forms = "90s, 30m, 2h, hh:mm:ss or d.hh:mm:ss";
 
+    private static readonly string[] ClockFormats = [@"h\:mm\:ss", @"h\:mm\:ss\.FFFFFFF", @"d\.h\:mm\:ss", @"d\.h\:mm\:ss\.FFFFFFF"];
+
     private static readonly (string Suffix, double Seconds)[] Units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)];
 
     /// <summary>
@@ -38,9 +40,9 @@ public static class DurationText
 
         if (trimmed.Contains(':', StringComparison.Ordinal))
         {
-            // Exactly hh:mm:ss: "1:30" would be read by TimeSpan as an hour and a half, which is as easily meant as
-            // a minute and a half.
-            if (trimmed.Count(c => c == ':') != 2 || !TimeSpan.TryParse(trimmed, CultureInfo.InvariantCulture, out value))
+            // Exactly [d.]hh:mm:ss[.fffffff]. TimeSpan.TryParse would also take "1:30" (an hour and a half, or was a
+            // minute and a half meant?) and "25:00:00" (twenty-five days).
+            if (!TimeSpan.TryParseExact(trimmed, ClockFormats, CultureInfo.InvariantCulture, out value))
             {
                 error = $"'{text}' is not a duration ({Forms})";
                 return false;
