@@ -97,6 +97,9 @@ public static class AgentCommand
             _ => args,
         };
 
+        cli.Up.SetAction((parsed, token) => UpAsync(UpArguments.From(cli.Up, parsed, args[1..]), context, error, token));
+        cli.Down.SetAction((parsed, _) => DownCommand.RunAsync(StateDirArgument.Read(parsed, cli.DownStateDir), context.Environment, context.Out));
+        cli.Status.SetAction((parsed, _) => StatusCommand.RunAsync(StateDirArgument.Read(parsed, cli.StatusStateDir), parsed.GetValue(cli.StatusJson), context.Environment, context.Out));
         var result = cli.Parse(args);
         var github = new GitHubWorkflow(context.Environment, context.Out);
         if (result.Errors.Count > 0)
@@ -105,9 +108,6 @@ public static class AgentCommand
             return ExitCodes.Usage;
         }
 
-        cli.Up.SetAction((parsed, token) => UpAsync(UpArguments.From(cli.Up, parsed, args[1..]), context, error, token));
-        cli.Down.SetAction((parsed, _) => DownCommand.RunAsync(StateDirArgument.Read(parsed, cli.DownStateDir), context.Environment, context.Out));
-        cli.Status.SetAction((parsed, _) => StatusCommand.RunAsync(StateDirArgument.Read(parsed, cli.StatusStateDir), parsed.GetValue(cli.StatusJson), context.Environment, context.Out));
         try
         {
             var exitCode = await result.InvokeAsync(invocation, stopping).ConfigureAwait(false);

@@ -41,8 +41,16 @@ public static class BrokerCommand
             _ => args,
         };
 
+        List<string> switches = [];
+        cli.Serve((parsed, _) => RunParsedAsync(cli, parsed, switches));
+        // The sessions client reads its own arguments again, as it does when called on its own.
+        foreach (var sessions in cli.Sessions.Subcommands)
+        {
+            sessions.SetAction((_, _) => SessionsCommand.RunAsync(args[1..], Console.Out, Console.Error));
+        }
+
+        cli.AuditVerify.SetAction((parsed, _) => AuditVerifyCommand.RunAsync(parsed.GetRequiredValue(cli.AuditFile), Console.Out, Console.Error));
         ParseResult result;
-        List<string> switches;
         try
         {
             (var own, switches) = args is ["sessions" or "audit", ..] ? ([.. args], []) : BrokerArguments.SplitSwitches(args, cli.OptionNames());
@@ -58,18 +66,6 @@ public static class BrokerCommand
             return await UsageErrorAsync(CommandLineErrors.Describe(result), CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
         }
 
-        foreach (var serving in new[] { cli.Root, cli.Run, cli.Dev, cli.Explain })
-        {
-            serving.SetAction((parsed, _) => RunParsedAsync(cli, parsed, switches));
-        }
-
-        // The sessions client reads its own arguments again, as it does when called on its own.
-        foreach (var sessions in cli.Sessions.Subcommands)
-        {
-            sessions.SetAction((_, _) => SessionsCommand.RunAsync(args[1..], Console.Out, Console.Error));
-        }
-
-        cli.AuditVerify.SetAction((parsed, _) => AuditVerifyCommand.RunAsync(parsed.GetRequiredValue(cli.AuditFile), Console.Out, Console.Error));
         return await result.InvokeAsync(invocation).ConfigureAwait(false);
     }
 

@@ -65,6 +65,19 @@ internal sealed class BrokerCommandLine
         var audit = new Command("audit", "The audit trail.");
         audit.Subcommands.Add(AuditVerify);
         Root.Subcommands.Add(audit);
+
+        // The root serves: it must have an action when parsed, or the parser asks for a command. Each program run
+        // sets the real ones (BrokerCommand.RunAsync); a parse alone (BrokerArguments.Parse) never invokes it.
+        Serve((_, _) => throw new InvalidOperationException("no action set for serving"));
+    }
+
+    /// <summary>Sets what run, dev, policy explain (and the root, which is run) do.</summary>
+    public void Serve(Func<ParseResult, CancellationToken, Task<int>> action)
+    {
+        foreach (var command in new[] { Root, Run, Dev, Explain })
+        {
+            command.SetAction(action);
+        }
     }
 
     public RootCommand Root { get; }

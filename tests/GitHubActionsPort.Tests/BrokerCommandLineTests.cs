@@ -86,6 +86,16 @@ public sealed class BrokerCommandLineTests
     }
 
     [Test]
+    public void NoCommand_Runs_WithTheSameFlags()
+    {
+        var parsed = BrokerArguments.Parse(["--config", "a.json", "--Broker:Targets:db=db.internal:5432", "--urls", "http://127.0.0.1:0"]);
+
+        Assert.That(parsed.Mode, Is.EqualTo(BrokerMode.Run));
+        Assert.That(parsed.ConfigFiles, Is.EqualTo((string[])["a.json"]));
+        Assert.That(parsed.HostArgs, Is.EqualTo((string[])["--Broker:Targets:db=db.internal:5432", "--urls=http://127.0.0.1:0"]));
+    }
+
+    [Test]
     public void ConfigurationSwitchWithoutValue_IsAnError_NamingIt()
     {
         var error = Assert.Throws<ArgumentException>(() => BrokerArguments.Parse(["--Broker:Leases:DefaultTtl", "--config", "a.json"]));
