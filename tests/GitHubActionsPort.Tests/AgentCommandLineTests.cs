@@ -98,6 +98,17 @@ public sealed class AgentCommandLineTests : TunnelFixture
         Assert.That(agent.Error.Lines, Has.Some.Contains(named).And.Contains(suggestion));
     }
 
+    [TestCase(new[] { "[suggest]", "sta" }, new[] { "status" })]
+    [TestCase(new[] { "[suggest:10]", "up --lane " }, new[] { "auto", "grpc", "raw" })]
+    public async Task Completion_SuggestDirective_CompletesCommandsAndValues(string[] args, string[] expected)
+    {
+        // What dotnet-suggest asks the program when the shell completes.
+        var (exitCode, agent) = await RunToExitAsync(args);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Ok), Describe(agent));
+        Assert.That(agent.Output.Lines, Is.SupersetOf(expected));
+    }
+
     [TestCase("30m", 30 * 60)]
     [TestCase("90s", 90)]
     [TestCase("2h", 2 * 3600)]
