@@ -80,9 +80,9 @@ internal sealed record BrokerArguments(
         ArgumentNullException.ThrowIfNull(cli);
         ArgumentNullException.ThrowIfNull(result);
         var command = result.CommandResult.Command;
-        if (command != cli.Root && (result.GetResult(cli.RootConfig) is not null || result.GetResult(cli.RootUrls) is not null))
+        if (cli.MisplacedRootFlags(result) is { } misplaced)
         {
-            throw new ArgumentException($"--config and --urls go after the command: '{CommandLineErrors.Path(result.CommandResult)} --config FILE'");
+            throw new ArgumentException(misplaced);
         }
 
         var (mode, config, urlsOption) = command == cli.Dev ? (BrokerMode.Dev, cli.DevConfig, cli.DevUrls)

@@ -43,10 +43,9 @@ public static class BrokerCommand
 
         List<string> switches = [];
         cli.Serve((parsed, _) => RunParsedAsync(cli, parsed, switches));
-        // The sessions client reads its own arguments again, as it does when called on its own.
         foreach (var sessions in cli.Sessions.Subcommands)
         {
-            sessions.SetAction((_, _) => SessionsCommand.RunAsync(args[1..], Console.Out, Console.Error));
+            sessions.SetAction((parsed, _) => SessionsAsync(cli, parsed));
         }
 
         cli.AuditVerify.SetAction((parsed, _) => AuditVerifyCommand.RunAsync(parsed.GetRequiredValue(cli.AuditFile), Console.Out, Console.Error));
@@ -66,6 +65,11 @@ public static class BrokerCommand
             return await UsageErrorAsync(CommandLineErrors.Describe(result), CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
         }
 
+        if (cli.MisplacedRootFlags(result) is { } misplaced)
+        {
+            return await UsageErrorAsync(misplaced, CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
+        }
+
         return await result.InvokeAsync(invocation).ConfigureAwait(false);
     }
 
@@ -73,6 +77,21 @@ public static class BrokerCommand
     {
         await Console.Error.WriteLineAsync($"ghaport-broker: {message}{Environment.NewLine}Run '{command} --help' for usage.").ConfigureAwait(false);
         return ExitConfiguration;
+    }
+
+    private static async Task<int> SessionsAsync(BrokerCommandLine cli, ParseResult result)
+    {
+        SessionsArguments parsed;
+        try
+        {
+            parsed = SessionsArguments.From(cli.Sessions, result);
+        }
+        catch (ArgumentException ex)
+        {
+            return await UsageErrorAsync(ex.Message, CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
+        }
+
+        return await SessionsCommand.RunAsync(parsed, Console.Out, Console.Error).ConfigureAwait(false);
     }
 
     private static async Task<int> RunParsedAsync(BrokerCommandLine cli, ParseResult result, IReadOnlyList<string> switches)

@@ -126,6 +126,18 @@ internal sealed class BrokerCommandLine
     /// <summary>Every flag name the command line knows, so a <c>--name:value</c> of ours is never taken for a configuration key.</summary>
     public IReadOnlySet<string> OptionNames() => Commands(Root).SelectMany(c => c.Options).SelectMany(o => o.Aliases.Append(o.Name)).ToHashSet(StringComparer.Ordinal);
 
+    /// <summary>
+    /// What is wrong when the root's own flags come before a command (<c>--config FILE dev</c>): they belong to the
+    /// root (run) and the command would never see them. Null when nothing is.
+    /// </summary>
+    public string? MisplacedRootFlags(ParseResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return result.CommandResult.Command != Root && (result.GetResult(RootConfig) is not null || result.GetResult(RootUrls) is not null)
+            ? $"--config and --urls go after the command: '{CommandLineErrors.Path(result.CommandResult)} --config FILE'"
+            : null;
+    }
+
     public ParseResult Parse(IReadOnlyList<string> args) => Root.Parse(args, CommandLineErrors.Parsing);
 
     private static IEnumerable<Command> Commands(Command command) => command.Subcommands.SelectMany(Commands).Prepend(command);

@@ -140,6 +140,7 @@ public sealed class BrokerCommandLineTests
     [TestCase(new[] { "dev", "--port-base", "65533" }, "--port-base must be from 0 to 65532")]
     [TestCase(new[] { "dev", "--urls", "http://127.0.0.1:65534" }, "no room")]
     [TestCase(new[] { "run", "--port-base", "9000" }, "'--port-base'")]
+    [TestCase(new[] { "--config", "a.json", "dev" }, "--config and --urls go after the command")]
     public void DevPortBase_Misuse_IsAnError(string[] args, string expected)
     {
         var error = Assert.Throws<ArgumentException>(() => BrokerArguments.Parse(args));
