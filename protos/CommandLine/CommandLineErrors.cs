@@ -25,6 +25,13 @@ public static class CommandLineErrors
             var suggestion = nearest.Count > 0 ? $"; did you mean {string.Join(" or ", nearest)}?" : string.Empty;
             if (token.StartsWith('-'))
             {
+                // A real flag of another command ('run --target'): say whose it is.
+                var belongsTo = nearest.Count == 0 ? Owner(result.RootCommandResult.Command, token.Split('=', 2)[0], result.RootCommandResult.Command.Name) : null;
+                if (belongsTo is not null)
+                {
+                    return $"unknown option '{token}' for '{Path(result.CommandResult)}'; {token.Split('=', 2)[0]} belongs to '{belongsTo}'";
+                }
+
                 return $"unknown option '{token}' for '{Path(result.CommandResult)}'{suggestion}";
             }
 
@@ -73,6 +80,16 @@ public static class CommandLineErrors
         }
 
         return string.Join(' ', names);
+    }
+
+    private static string? Owner(Command command, string option, string path)
+    {
+        if (command.Options.Any(o => !o.Hidden && (o.Name == option || o.Aliases.Contains(option))))
+        {
+            return path;
+        }
+
+        return command.Subcommands.Select(c => Owner(c, option, $"{path} {c.Name}")).FirstOrDefault(o => o is not null);
     }
 
     private static IEnumerable<string> Names(Command command)

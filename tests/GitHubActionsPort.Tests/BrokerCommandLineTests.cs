@@ -42,6 +42,7 @@ public sealed class BrokerCommandLineTests
     [TestCase(new[] { "--urlz", "http://127.0.0.1:0" }, "'--urlz'", "did you mean --urls")]
     [TestCase(new[] { "dev", "--targte", "echo=127.0.0.1:9" }, "'--targte'", "did you mean --target")]
     [TestCase(new[] { "sessions", "lst" }, "'lst'", "did you mean list")]
+    [TestCase(new[] { "run", "--target", "echo=127.0.0.1:9" }, "'--target'", "--target belongs to 'ghaport-broker dev'")]
     [TestCase(new[] { "policy", "explain", "--token", "t.jwt", "--no-verfy" }, "'--no-verfy'", "did you mean --no-verify")]
     public async Task Broker_UnknownFlag_IsErrorWithSuggestion(string[] args, string named, string? suggestion)
     {
