@@ -136,13 +136,14 @@ internal static class DetachedLauncher
     {
         for (var i = 0; i < raw.Count; i++)
         {
-            var name = raw[i].Split('=', 2)[0];
+            // The parser also reads "--name:value" (as "--name=value" and "--name value").
+            var name = raw[i].Split(['=', ':'], 2)[0];
             switch (name)
             {
                 case "--detach" or "--no-probe":
                     continue;
                 case "--timeout" or "--state-dir":
-                    if (!raw[i].Contains('=', StringComparison.Ordinal))
+                    if (name.Length == raw[i].Length)
                     {
                         i++;
                     }

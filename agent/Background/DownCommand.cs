@@ -15,9 +15,9 @@ internal static class DownCommand
     private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan ExitTimeout = TimeSpan.FromSeconds(10);
 
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, Func<string, string?> environment, TextWriter output)
+    public static async Task<int> RunAsync(string? stateDir, Func<string, string?> environment, TextWriter output)
     {
-        var state = StateDirectory.Resolve(StateDirArgument.Parse(args, "down"), environment, create: false);
+        var state = StateDirectory.Resolve(stateDir, environment, create: false);
         var reply = await ControlClient.AskAsync(state.ControlSocket, ControlServer.DownRequest, ReplyTimeout).ConfigureAwait(false);
         if (reply is null)
         {

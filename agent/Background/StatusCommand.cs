@@ -10,10 +10,9 @@ namespace GitHubActionsPort.Agent.Background;
 /// </summary>
 internal static class StatusCommand
 {
-    public static async Task<int> RunAsync(IReadOnlyList<string> args, Func<string, string?> environment, TextWriter output)
+    public static async Task<int> RunAsync(string? stateDir, bool json, Func<string, string?> environment, TextWriter output)
     {
-        var json = args.Contains("--json");
-        var state = StateDirectory.Resolve(StateDirArgument.Parse(args.Where(a => a != "--json").ToList(), "status"), environment, create: false);
+        var state = StateDirectory.Resolve(stateDir, environment, create: false);
         var reply = await ControlClient.AskAsync(state.ControlSocket, ControlServer.StatusRequest, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         var status = (reply is null
             ? EndedState.Read(state) ?? throw new AgentException(ExitCodes.Failure, $"no background agent runs with state folder {state.Path}")

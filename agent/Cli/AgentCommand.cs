@@ -1,49 +1,16 @@
-using System.Reflection;
+using System.CommandLine;
 using System.Runtime.InteropServices;
 using Grpc.Core;
 using GitHubActionsPort.Agent.Background;
 using GitHubActionsPort.Agent.Forwarding;
 using GitHubActionsPort.Agent.GitHub;
+using GitHubActionsPort.Protocol.CommandLine;
 
 namespace GitHubActionsPort.Agent.Cli;
 
 /// <summary>The <c>ghaport</c> command line: parses, runs, and turns every failure into one line and an exit code.</summary>
 public static class AgentCommand
 {
-    public const string Usage = """
-        Usage:
-          ghaport up --broker URL --forward [BIND:]PORT:TARGET [--forward ...]
-                     [--audience AUD] [--id-token-file FILE | --id-token-env VAR] [--ttl HH:MM:SS]
-                     [--lane auto|raw|grpc] [--detach [--timeout 60s] [--no-probe]] [--state-dir DIR]
-                     [--allow-remote-clients] [--allow-any-local-user]
-          ghaport down   [--state-dir DIR]
-          ghaport status [--json] [--state-dir DIR]
-
-        'up' opens a lease on the named targets and listens on loopback for each forward; it prints
-        'ready ADDRESS -> TARGET' per forward when it accepts connections. Stop it with Ctrl-C or SIGTERM,
-        or, with --detach, with 'ghaport down'.
-
-          --broker URL          the broker, e.g. https://broker.internal:8470
-          --forward SPEC        [BIND:]PORT:TARGET; BIND defaults to 127.0.0.1, PORT 0 picks a free port
-          --audience AUD        audience of the id-token to request (default: ghaport)
-          --id-token-file FILE  read the id-token from FILE instead of GitHub Actions
-          --id-token-env VAR    read the id-token from environment variable VAR
-          --ttl HH:MM:SS        lease length to ask for (the broker caps it)
-          --lane LANE           how tunnels reach the broker: raw (a TCP/TLS connection each, fastest),
-                                grpc (a stream each on one HTTP/2 channel, passes HTTP/2 proxies), or
-                                auto (default: raw when the broker offers it and it answers, else grpc)
-          --detach              run in the background; return once every target answers through the broker
-          --timeout DURATION    how long --detach waits for that (default 60s)
-          --no-probe            with --detach, do not dial the targets first (only the forwards must listen)
-          --state-dir DIR       where a background agent keeps its control socket and log
-                                (default: $RUNNER_TEMP/ghaport in GitHub Actions, else the temp folder)
-          --allow-remote-clients  let a forward listen on an address other machines can reach
-          --allow-any-local-user  on Linux, serve every local user, not only this one and root
-
-        Exit codes: 0 stopped, 1 unexpected failure, 2 bad arguments, 3 no id-token, 4 broker unreachable,
-                    5 id-token rejected, 6 target denied, 7 cannot listen, 8 lease ended, 9 not ready.
-        """;
-
     /// <summary>Entry point of the process: real console, real environment, signals stop it.</summary>
     public static async Task<int> RunProcessAsync(string[] args)
     {
@@ -115,34 +82,45 @@ public static class AgentCommand
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(error);
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        var cli = new AgentCommandLine();
+        var invocation = new InvocationConfiguration
         {
-            await context.Out.WriteLineAsync(Usage).ConfigureAwait(false);
-            return args.Length == 0 ? ExitCodes.Usage : ExitCodes.Ok;
-        }
+            Output = context.Out,
+            Error = error,
+            // Failures are ours to turn into exit codes, and the process's signals are handled by RunProcessAsync.
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null,
+        };
 
-        if (args[0] is "--version" or "version")
+        // 'ghaport' alone is a mistake that deserves the overview; 'help' and 'version' read as the flags.
+        var none = args.Length == 0;
+        args = args switch
         {
-            var version = typeof(AgentCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
-            await context.Out.WriteLineAsync($"ghaport {version}").ConfigureAwait(false);
-            return ExitCodes.Ok;
-        }
+            [] => ["--help"],
+            ["help", .. var rest] => [.. rest, "--help"],
+            ["version"] => ["--version"],
+            _ => args,
+        };
 
+        cli.Up.SetAction((parsed, token) => UpAsync(UpArguments.From(cli.Up, parsed, args[1..]), context, error, token));
+        cli.Down.SetAction((parsed, _) => DownCommand.RunAsync(StateDirArgument.Read(parsed, cli.DownStateDir), context.Environment, context.Out));
+        cli.Status.SetAction((parsed, _) => StatusCommand.RunAsync(StateDirArgument.Read(parsed, cli.StatusStateDir), parsed.GetValue(cli.StatusJson), context.Environment, context.Out));
+        var result = cli.Parse(args);
         var github = new GitHubWorkflow(context.Environment, context.Out);
+        if (result.Errors.Count > 0)
+        {
+            await error.WriteLineAsync($"{github.FormatError(CommandLineErrors.Describe(result))}{Environment.NewLine}Run '{CommandLineErrors.Path(result.CommandResult)} --help' for usage.").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+
         try
         {
-            return args[0] switch
-            {
-                "up" when UpArguments.Parse(args[1..]) is { Detach: true } detached => await DetachedLauncher.RunAsync(detached, context, error, stopping).ConfigureAwait(false),
-                "up" => await AgentRunner.RunAsync(UpArguments.Parse(args[1..]), context, stopping).ConfigureAwait(false),
-                "down" => await DownCommand.RunAsync(args[1..], context.Environment, context.Out).ConfigureAwait(false),
-                "status" => await StatusCommand.RunAsync(args[1..], context.Environment, context.Out).ConfigureAwait(false),
-                _ => throw new ArgumentException($"unknown command '{args[0]}'"),
-            };
+            var exitCode = await result.InvokeAsync(invocation, stopping).ConfigureAwait(false);
+            return none ? ExitCodes.Usage : exitCode;
         }
         catch (ArgumentException ex)
         {
-            await error.WriteLineAsync($"{github.FormatError(ex.Message)}{Environment.NewLine}Run 'ghaport --help' for usage.").ConfigureAwait(false);
+            await error.WriteLineAsync($"{github.FormatError(ex.Message)}{Environment.NewLine}Run '{CommandLineErrors.Path(result.CommandResult)} --help' for usage.").ConfigureAwait(false);
             return ExitCodes.Usage;
         }
         catch (AgentException ex)
@@ -160,4 +138,7 @@ public static class AgentCommand
             return ExitCodes.Failure;
         }
     }
+
+    private static Task<int> UpAsync(UpArguments up, AgentContext context, TextWriter error, CancellationToken stopping) =>
+        up.Detach ? DetachedLauncher.RunAsync(up, context, error, stopping) : AgentRunner.RunAsync(up, context, stopping);
 }

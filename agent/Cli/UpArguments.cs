@@ -1,6 +1,7 @@
-using System.Globalization;
+using System.CommandLine;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using GitHubActionsPort.Protocol.CommandLine;
 
 namespace GitHubActionsPort.Agent.Cli;
 
@@ -60,26 +61,6 @@ public sealed record UpArguments
     /// <summary>The arguments as given, for starting the background agent with the same ones.</summary>
     public IReadOnlyList<string> Raw { get; init; } = [];
 
-    /// <summary>Reads <c>90</c>, <c>90s</c>, <c>2m</c> or <c>hh:mm:ss</c>.</summary>
-    internal static bool TryParseSeconds(string text, out TimeSpan value)
-    {
-        value = TimeSpan.Zero;
-        var number = text.TrimEnd('s', 'm');
-        var unit = text.Length > number.Length ? text[^1] : 's';
-        if (text.Contains(':', StringComparison.Ordinal))
-        {
-            return TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out value) && value > TimeSpan.Zero;
-        }
-
-        if (!double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var amount) || amount <= 0 || amount > 86_400)
-        {
-            return false;
-        }
-
-        value = unit == 'm' ? TimeSpan.FromMinutes(amount) : TimeSpan.FromSeconds(amount);
-        return true;
-    }
-
     private static X509Certificate2Collection ReadCaCertificates(string path)
     {
         var certificates = new X509Certificate2Collection();
@@ -104,118 +85,59 @@ public sealed record UpArguments
         return certificates;
     }
 
+    /// <summary>Parses the arguments after <c>up</c>; throws <see cref="ArgumentException"/> naming what is wrong.</summary>
     public static UpArguments Parse(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        Uri? broker = null;
-        var forwards = new List<ForwardSpec>();
-        string audience = DefaultAudience;
-        string? tokenFile = null;
-        string? tokenEnv = null;
-        TimeSpan? ttl = null;
-        var detach = false;
-        var background = false;
-        var noProbe = false;
-        var timeout = TimeSpan.FromSeconds(60);
-        string? stateDirectory = null;
-        X509Certificate2Collection? caCertificates = null;
-        var lane = DataLane.Auto;
-        var allowRemoteClients = false;
-        var allowAnyLocalUser = false;
-
-        for (var i = 0; i < args.Count; i++)
+        var command = new UpCommand();
+        var result = command.Parse(args, CommandLineErrors.Parsing);
+        if (result.Errors.Count > 0)
         {
-            var arg = args[i];
-            var eq = arg.IndexOf('=', StringComparison.Ordinal);
-            var name = arg.StartsWith("--", StringComparison.Ordinal) && eq > 0 ? arg[..eq] : arg;
-            string Value() => eq > 0 && name != arg ? arg[(eq + 1)..]
-                : i + 1 < args.Count ? args[++i]
-                : throw new ArgumentException($"{name} needs a value");
-
-            switch (name)
-            {
-                case "--broker":
-                    var url = Value();
-                    if (!Uri.TryCreate(url, UriKind.Absolute, out broker) || (broker.Scheme != Uri.UriSchemeHttps && broker.Scheme != Uri.UriSchemeHttp))
-                    {
-                        throw new ArgumentException($"--broker '{url}' is not an http(s) URL, for example https://broker.internal:8470");
-                    }
-
-                    break;
-                case "--forward":
-                    forwards.Add(ForwardSpec.Parse(Value()));
-                    break;
-                case "--audience":
-                    audience = Value();
-                    if (string.IsNullOrWhiteSpace(audience))
-                    {
-                        throw new ArgumentException("--audience must not be empty");
-                    }
-
-                    break;
-                case "--id-token-file":
-                    tokenFile = Value();
-                    break;
-                case "--id-token-env":
-                    tokenEnv = Value();
-                    break;
-                case "--ttl":
-                    var text = Value();
-                    if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var parsed) || parsed <= TimeSpan.Zero)
-                    {
-                        throw new ArgumentException($"--ttl '{text}' is not a positive duration (hh:mm:ss)");
-                    }
-
-                    ttl = parsed;
-                    break;
-                case "--detach":
-                    detach = true;
-                    break;
-                case "--background":
-                    background = true;
-                    break;
-                case "--no-probe":
-                    noProbe = true;
-                    break;
-                case "--timeout":
-                    var timeoutText = Value();
-                    if (!TryParseSeconds(timeoutText, out timeout))
-                    {
-                        throw new ArgumentException($"--timeout '{timeoutText}' is not a positive duration (60s, 2m or hh:mm:ss)");
-                    }
-
-                    break;
-                case "--state-dir":
-                    stateDirectory = Value();
-                    if (string.IsNullOrWhiteSpace(stateDirectory))
-                    {
-                        throw new ArgumentException("--state-dir must not be empty");
-                    }
-
-                    break;
-                case "--ca-cert":
-                    caCertificates = ReadCaCertificates(Value());
-                    break;
-                case "--lane":
-                    var laneText = Value();
-                    lane = laneText switch
-                    {
-                        "auto" => DataLane.Auto,
-                        "raw" => DataLane.Raw,
-                        "grpc" => DataLane.Grpc,
-                        _ => throw new ArgumentException($"--lane '{laneText}' is not auto, raw or grpc"),
-                    };
-                    break;
-                case "--allow-remote-clients":
-                    allowRemoteClients = true;
-                    break;
-                case "--allow-any-local-user":
-                    allowAnyLocalUser = true;
-                    break;
-                default:
-                    throw new ArgumentException($"unknown argument '{arg}'");
-            }
+            throw new ArgumentException(CommandLineErrors.Describe(result));
         }
+
+        return From(command, result, args);
+    }
+
+    /// <summary>The checked flags of a parse of <paramref name="command"/>; <paramref name="raw"/> are the arguments after <c>up</c> as given.</summary>
+    internal static UpArguments From(UpCommand command, ParseResult result, IReadOnlyList<string> raw)
+    {
+        Uri? broker = null;
+        if (result.GetValue(command.Broker) is { } url
+            && (!Uri.TryCreate(url, UriKind.Absolute, out broker) || (broker.Scheme != Uri.UriSchemeHttps && broker.Scheme != Uri.UriSchemeHttp)))
+        {
+            throw new ArgumentException($"--broker '{url}' is not an http(s) URL, for example https://broker.internal:8470");
+        }
+
+        var forwards = (result.GetValue(command.Forward) ?? []).Select(ForwardSpec.Parse).ToList();
+        var audience = result.GetValue(command.Audience) ?? DefaultAudience;
+        if (string.IsNullOrWhiteSpace(audience))
+        {
+            throw new ArgumentException("--audience must not be empty");
+        }
+
+        var tokenFile = result.GetValue(command.IdTokenFile);
+        var tokenEnv = result.GetValue(command.IdTokenEnv);
+        var ttl = result.GetValue(command.Ttl);
+        var detach = result.GetValue(command.Detach);
+        var background = result.GetValue(command.Background);
+        var noProbe = result.GetValue(command.NoProbe);
+        var timeout = result.GetValue(command.Timeout) ?? TimeSpan.FromSeconds(60);
+        var stateDirectory = result.GetValue(command.StateDir);
+        if (stateDirectory is not null && string.IsNullOrWhiteSpace(stateDirectory))
+        {
+            throw new ArgumentException("--state-dir must not be empty");
+        }
+
+        var caCertificates = result.GetValue(command.CaCert) is { } caPath ? ReadCaCertificates(caPath) : null;
+        var laneText = result.GetValue(command.Lane) ?? "auto";
+        var lane = laneText switch
+        {
+            "auto" => DataLane.Auto,
+            "raw" => DataLane.Raw,
+            "grpc" => DataLane.Grpc,
+            _ => throw new ArgumentException($"--lane '{laneText}' is not auto, raw or grpc"),
+        };
 
         if (broker is null)
         {
@@ -238,6 +160,7 @@ public sealed record UpArguments
             throw new ArgumentException($"{duplicate.Key} is forwarded twice");
         }
 
+        var allowRemoteClients = result.GetValue(command.AllowRemoteClients);
         if (!allowRemoteClients && forwards.FirstOrDefault(f => !f.IsLoopback) is { } remote)
         {
             throw new ArgumentException(
@@ -271,8 +194,8 @@ public sealed record UpArguments
             CaCertificates = caCertificates,
             Lane = lane,
             AllowRemoteClients = allowRemoteClients,
-            AllowAnyLocalUser = allowAnyLocalUser,
-            Raw = args.ToArray(),
+            AllowAnyLocalUser = result.GetValue(command.AllowAnyLocalUser),
+            Raw = raw.ToArray(),
         };
     }
 }

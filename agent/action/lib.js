@@ -78,15 +78,17 @@ function run(command, args, { timeoutMs } = {}) {
   return result.status === null ? 1 : result.status;
 }
 
-// A duration for ghaport's hh:mm:ss flags, from hh:mm:ss (passed as written) or a number of seconds,
-// minutes or hours ("90", "90s", "30m", "2h"). A bare number would read as days to TimeSpan, hence this.
+// A duration for ghaport's --ttl and --timeout, in the forms ghaport itself reads (90s, 30m, 2h, hh:mm:ss,
+// d.hh:mm:ss), passed on as [d.]hh:mm:ss so an older ghaport reads it too. A bare number is refused, as by ghaport:
+// TimeSpan alone would read "30" as thirty days.
 function toTimeSpan(name, text) {
   if (/^(\d+\.)?\d{1,2}:\d{2}:\d{2}$/.test(text)) {
     return text;
   }
-  const match = /^(\d+)\s*(s|m|h)?$/.exec(text);
+  const match = /^(\d+)(s|m|h)$/.exec(text);
   if (!match || Number(match[1]) <= 0) {
-    throw new ActionError(`input '${name}' is '${text}', not a positive duration (hh:mm:ss, or e.g. 90s, 30m, 2h)`);
+    const hint = /^\d+$/.test(text) ? ` has no unit; write ${text}s, ${text}m or ${text}h` : ' is not a positive duration';
+    throw new ActionError(`input '${name}' is '${text}'${hint} (90s, 30m, 2h, hh:mm:ss or d.hh:mm:ss)`);
   }
   const seconds = Number(match[1]) * { s: 1, m: 60, h: 3600 }[match[2] || 's'];
   const pad = (n) => String(n).padStart(2, '0');

@@ -1,3 +1,6 @@
+using System.CommandLine;
+using GitHubActionsPort.Protocol.CommandLine;
+
 namespace GitHubActionsPort.Broker.Admin;
 
 /// <summary>The flags of <c>ghaport-broker sessions list|revoke|unblock</c>.</summary>
@@ -27,74 +30,56 @@ internal sealed record SessionsArguments
     public static SessionsArguments Parse(IReadOnlyList<string> args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        if (args.Count == 0 || args[0] is not ("list" or "revoke" or "unblock"))
+        var sessions = new SessionsCommandLine();
+        var result = sessions.Parse(args, CommandLineErrors.Parsing);
+        if (result.Errors.Count > 0)
         {
-            throw new ArgumentException($"sessions needs list, revoke or unblock{(args.Count > 0 ? $", not '{args[0]}'" : string.Empty)}");
+            throw new ArgumentException(CommandLineErrors.Describe(result));
         }
 
-        var command = args[0];
-        var files = new List<string>();
-        var claims = new Dictionary<string, string>(StringComparer.Ordinal);
-        Uri? url = null;
-        string? tokenFile = null, leaseId = null, reason = null, blockId = null;
-        bool json = false, block = false;
-        for (var i = 1; i < args.Count; i++)
+        return From(sessions, result);
+    }
+
+    /// <summary>The checked flags of a parse that chose one of <paramref name="sessions"/>' commands.</summary>
+    internal static SessionsArguments From(SessionsCommandLine sessions, ParseResult result)
+    {
+        var chosen = result.CommandResult.Command;
+        if (!sessions.Common.TryGetValue(chosen, out var common))
         {
-            var arg = args[i];
-            var eq = arg.StartsWith("--", StringComparison.Ordinal) ? arg.IndexOf('=', StringComparison.Ordinal) : -1;
-            var name = eq > 0 ? arg[..eq] : arg;
-            string Value() => eq > 0 ? arg[(eq + 1)..] : i + 1 < args.Count ? args[++i] : throw new ArgumentException($"{name} needs a value");
-            switch (name)
+            throw new ArgumentException("sessions needs list, revoke or unblock");
+        }
+
+        var command = chosen.Name;
+        Uri? url = null;
+        if (result.GetValue(common.AdminUrl) is { } text)
+        {
+            url = Uri.TryCreate(text, UriKind.Absolute, out var parsed) && parsed.Scheme == Uri.UriSchemeHttp
+                ? parsed
+                : throw new ArgumentException($"--admin-url '{text}' is not an http:// URL");
+        }
+
+        var claims = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var claim in command == "revoke" ? result.GetValue(sessions.Claim) ?? [] : [])
+        {
+            var at = claim.IndexOf('=', StringComparison.Ordinal);
+            if (at <= 0 || at == claim.Length - 1)
             {
-                case "--config":
-                    files.Add(Value());
-                    break;
-                case "--admin-url":
-                    var text = Value();
-                    url = Uri.TryCreate(text, UriKind.Absolute, out var parsed) && parsed.Scheme == Uri.UriSchemeHttp
-                        ? parsed
-                        : throw new ArgumentException($"--admin-url '{text}' is not an http:// URL");
-                    break;
-                case "--admin-token-file":
-                    tokenFile = Value();
-                    break;
-                case "--json" when command == "list":
-                    json = true;
-                    break;
-                case "--lease" when command == "revoke":
-                    leaseId = leaseId is null ? Value() : throw new ArgumentException("--lease names one lease; revoke them one at a time, or by --claim");
-                    break;
-                case "--claim" when command == "revoke":
-                    var claim = Value();
-                    var at = claim.IndexOf('=', StringComparison.Ordinal);
-                    if (at <= 0 || at == claim.Length - 1)
-                    {
-                        throw new ArgumentException($"--claim '{claim}' is not NAME=PATTERN");
-                    }
+                throw new ArgumentException($"--claim '{claim}' is not NAME=PATTERN");
+            }
 
-                    if (!claims.TryAdd(claim[..at], claim[(at + 1)..]))
-                    {
-                        throw new ArgumentException($"--claim {claim[..at]} is given twice; every claim must match, so name each once");
-                    }
-
-                    break;
-                case "--block" when command == "revoke":
-                    block = true;
-                    break;
-                case "--reason" when command == "revoke":
-                    reason = Value();
-                    break;
-                default:
-                    if (command == "unblock" && !arg.StartsWith('-') && blockId is null)
-                    {
-                        blockId = arg;
-                        break;
-                    }
-
-                    throw new ArgumentException($"unknown argument '{arg}' for sessions {command}");
+            if (!claims.TryAdd(claim[..at], claim[(at + 1)..]))
+            {
+                throw new ArgumentException($"--claim {claim[..at]} is given twice; every claim must match, so name each once");
             }
         }
 
+        var files = result.GetValue(common.Config) ?? [];
+        var tokenFile = result.GetValue(common.AdminTokenFile);
+        var json = command == "list" && result.GetValue(sessions.Json);
+        var leaseId = command == "revoke" ? result.GetValue(sessions.Lease) : null;
+        var block = command == "revoke" && result.GetValue(sessions.Block);
+        var reason = command == "revoke" ? result.GetValue(sessions.Reason) : null;
+        var blockId = command == "unblock" ? result.GetValue(sessions.BlockId) : null;
         if (command == "revoke" && (leaseId is null) == (claims.Count == 0))
         {
             throw new ArgumentException("sessions revoke needs either --lease ID or one or more --claim NAME=PATTERN");

@@ -30,14 +30,31 @@ internal static class SessionsCommand
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, HttpMessageHandler? handler = null)
     {
-        ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
         SessionsArguments parsed;
+        try
+        {
+            parsed = SessionsArguments.Parse(args);
+        }
+        catch (ArgumentException ex)
+        {
+            await error.WriteLineAsync($"ghaport-broker: {ex.Message}").ConfigureAwait(false);
+            return ExitUsage;
+        }
+
+        return await RunAsync(parsed, output, error, handler).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs an already parsed command line (the broker's own parse of <c>ghaport-broker sessions ...</c>).</summary>
+    public static async Task<int> RunAsync(SessionsArguments parsed, TextWriter output, TextWriter error, HttpMessageHandler? handler = null)
+    {
+        ArgumentNullException.ThrowIfNull(parsed);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
         Uri url;
         string token;
         try
         {
-            parsed = SessionsArguments.Parse(args);
             (url, token) = Locate(parsed);
         }
         catch (ArgumentException ex)

@@ -1,5 +1,6 @@
 using System.Globalization;
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Protocol;
 
 namespace GitHubActionsPort.Broker.Audit;
 
@@ -40,13 +41,13 @@ internal static class AuditServiceCollectionExtensions
 
         if (section["GroupCommitWindow"] is { } windowText)
         {
-            if (TimeSpan.TryParse(windowText, CultureInfo.InvariantCulture, out var window) && window >= TimeSpan.Zero && window <= TimeSpan.FromSeconds(1))
+            if (DurationText.TryParse(windowText, out var window, out _) && window <= TimeSpan.FromSeconds(1))
             {
                 options = options with { GroupCommitWindow = window };
             }
             else
             {
-                errors.Add($"Broker:Audit:GroupCommitWindow: '{windowText}' is not a duration from 0 to 00:00:01.");
+                errors.Add($"Broker:Audit:GroupCommitWindow: '{windowText}' is not a duration from 0 to 1s (for example 2ms, or 00:00:00.002).");
             }
         }
 

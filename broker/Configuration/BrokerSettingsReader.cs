@@ -382,9 +382,15 @@ public static class BrokerSettingsReader
             return fallback;
         }
 
-        if (!TimeSpan.TryParse(text, CultureInfo.InvariantCulture, out var value) || value <= TimeSpan.Zero || value > MaxDuration)
+        if (!DurationText.TryParse(text, out var value, out var error))
         {
-            errors.Add($"{section.Path}:{name}: '{text}' is not a positive duration of at most {MaxDuration.Days} days (hh:mm:ss, or d.hh:mm:ss).");
+            errors.Add($"{section.Path}:{name}: {error}.");
+            return fallback;
+        }
+
+        if (value <= TimeSpan.Zero || value > MaxDuration)
+        {
+            errors.Add($"{section.Path}:{name}: '{text}' is not a positive duration of at most {MaxDuration.Days} days ({DurationText.Forms}).");
             return fallback;
         }
 

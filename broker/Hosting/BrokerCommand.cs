@@ -1,7 +1,9 @@
+using System.CommandLine;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using GitHubActionsPort.Broker.Admin;
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Protocol.CommandLine;
 
 namespace GitHubActionsPort.Broker.Hosting;
 
@@ -22,68 +24,90 @@ public static class BrokerCommand
     /// <summary>The generic host's own log category (start-up and shutdown records).</summary>
     private const string HostCategory = "Microsoft.Extensions.Hosting.Internal.Host";
 
-    private const string Usage = """
-        Usage:
-          ghaport-broker [run] [--config FILE] [--urls URL] [--Broker:Key=Value ...]
-          ghaport-broker dev   [--config FILE] [--target NAME=HOST:PORT ...] [--urls URL]
-          ghaport-broker policy explain --token FILE [--targets NAME,...] [--no-verify] [--config FILE ...]
-                                        [--dev [--target NAME=HOST:PORT ...]]
-          ghaport-broker sessions list [--json] [--config FILE] [--admin-url URL] [--admin-token-file FILE]
-          ghaport-broker sessions revoke (--lease ID | --claim NAME=PATTERN ...) [--block] [--reason TEXT] [...]
-          ghaport-broker sessions unblock BLOCK-ID [...]
-          ghaport-broker audit verify FILE
-
-        run             Serve sessions and tunnels from the Broker configuration section (JSON file, environment,
-                        command line). The --config file is watched: a valid change to its targets, rules or lease
-                        lengths takes effect at once, and leases the new policy would not grant are ended.
-        dev             As run, plus a development OIDC issuer on loopback that mints GitHub-shaped tokens for
-                        acme/app. Prints the ACTIONS_ID_TOKEN_REQUEST_* values that point the agent at it. Rules
-                        from the configuration must name their Issuer, so dev tokens can never satisfy them.
-        policy explain  Judge an id-token (read from FILE, or - for standard input; never printed) against the
-                        policy, rule by rule, and print the lease it would get. The signature, audience and
-                        lifetime are checked against the issuer unless --no-verify. With --dev (and the same
-                        --target flags), the policy is the one 'ghaport-broker dev' runs, its development issuer
-                        the token's. Exit 0 would grant, 6 would deny, 5 the token fails verification, 2 bad
-                        command line or configuration.
-        sessions        Ask the running broker's admin endpoint (Broker:Admin:Url, default http://127.0.0.1:8471,
-                        with the credential in Broker:Admin:TokenFile, default admin-token beside the lease signing
-                        key): list live leases and blocks; revoke one lease, or every lease whose claims match all
-                        the --claim globs (each ends with its tunnels at once), with --block also refusing new
-                        sessions that match until 'sessions unblock'. Exit 0 done, 2 bad command line or
-                        configuration, 4 cannot reach the endpoint, 5 credential refused, 6 no such lease or block.
-        audit verify    Check the audit trail FILE (and its rotated files, FILE.*) link by link. Exit 0 intact,
-                        8 broken (the first broken record is named), 2 no such trail.
-        """;
-
     public static async Task<int> RunAsync(string[] args)
     {
         ArgumentNullException.ThrowIfNull(args);
-        if (args.Any(a => a is "-h" or "--help" or "help"))
+        var cli = new BrokerCommandLine();
+        var invocation = new InvocationConfiguration
         {
-            Console.Out.WriteLine(Usage);
-            return ExitOk;
+            Output = Console.Out,
+            Error = Console.Error,
+            // Failures are ours to turn into exit codes, and the host handles the process's signals.
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = null,
+        };
+
+        // 'help' and 'version' read as the flags, as they always have.
+        args = args switch
+        {
+            ["help", .. var rest] => [.. rest, "--help"],
+            ["version"] => ["--version"],
+            _ => args,
+        };
+
+        List<string> switches = [];
+        cli.Serve((parsed, _) => RunParsedAsync(cli, parsed, switches));
+        foreach (var sessions in cli.Sessions.Subcommands)
+        {
+            sessions.SetAction((parsed, _) => SessionsAsync(cli, parsed));
         }
 
-        if (args is ["audit", "verify", var trail])
-        {
-            return await AuditVerifyCommand.RunAsync(trail, Console.Out, Console.Error).ConfigureAwait(false);
-        }
-
-        if (args.Length > 0 && args[0] == "sessions")
-        {
-            return await SessionsCommand.RunAsync(args[1..], Console.Out, Console.Error).ConfigureAwait(false);
-        }
-
-        BrokerArguments parsed;
+        cli.AuditVerify.SetAction((parsed, _) => AuditVerifyCommand.RunAsync(parsed.GetRequiredValue(cli.AuditFile), Console.Out, Console.Error));
+        ParseResult result;
         try
         {
-            parsed = BrokerArguments.Parse(args);
+            (var own, switches) = args is ["sessions" or "audit", ..] ? ([.. args], []) : BrokerArguments.SplitSwitches(args, cli.OptionNames());
+            result = cli.Parse(own);
         }
         catch (ArgumentException ex)
         {
-            await Console.Error.WriteLineAsync($"ghaport-broker: {ex.Message}").ConfigureAwait(false);
-            await Console.Error.WriteLineAsync(Usage).ConfigureAwait(false);
-            return ExitConfiguration;
+            return await UsageErrorAsync(ex.Message, "ghaport-broker").ConfigureAwait(false);
+        }
+
+        if (result.Errors.Count > 0)
+        {
+            return await UsageErrorAsync(CommandLineErrors.Describe(result), CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
+        }
+
+        if (cli.MisplacedRootFlags(result) is { } misplaced)
+        {
+            return await UsageErrorAsync(misplaced, CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
+        }
+
+        return await result.InvokeAsync(invocation).ConfigureAwait(false);
+    }
+
+    private static async Task<int> UsageErrorAsync(string message, string command)
+    {
+        await Console.Error.WriteLineAsync($"ghaport-broker: {message}{Environment.NewLine}Run '{command} --help' for usage.").ConfigureAwait(false);
+        return ExitConfiguration;
+    }
+
+    private static async Task<int> SessionsAsync(BrokerCommandLine cli, ParseResult result)
+    {
+        SessionsArguments parsed;
+        try
+        {
+            parsed = SessionsArguments.From(cli.Sessions, result);
+        }
+        catch (ArgumentException ex)
+        {
+            return await UsageErrorAsync(ex.Message, CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
+        }
+
+        return await SessionsCommand.RunAsync(parsed, Console.Out, Console.Error).ConfigureAwait(false);
+    }
+
+    private static async Task<int> RunParsedAsync(BrokerCommandLine cli, ParseResult result, IReadOnlyList<string> switches)
+    {
+        BrokerArguments parsed;
+        try
+        {
+            parsed = BrokerArguments.From(cli, result, switches);
+        }
+        catch (ArgumentException ex)
+        {
+            return await UsageErrorAsync(ex.Message, CommandLineErrors.Path(result.CommandResult)).ConfigureAwait(false);
         }
 
         try
@@ -138,7 +162,8 @@ public static class BrokerCommand
             // replaces the category's level, so it keeps the default's (Information) itself.
             var starting = new StrongBox<bool>(true);
             var app = BrokerHost.Build(parsed.HostArgs, parsed.ConfigFiles, overrides, logging =>
-                logging.AddFilter(HostCategory, level => level >= LogLevel.Information && (level != LogLevel.Error || !Volatile.Read(ref starting.Value))));
+                logging.AddFilter(HostCategory, level => level >= LogLevel.Information && (level != LogLevel.Error || !Volatile.Read(ref starting.Value))),
+                defaults: parsed.Defaults);
 
             await using (app.ConfigureAwait(false))
             {

@@ -17,6 +17,7 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Configuration.CommandLine;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
+using Microsoft.Extensions.Configuration.Memory;
 
 namespace GitHubActionsPort.Broker.Hosting;
 
@@ -29,16 +30,23 @@ public static class BrokerHost
     /// <summary>
     /// Builds the broker. <paramref name="configFiles"/> (the <c>--config</c> files) rank below environment
     /// variables and the command line, as appsettings.json does, so either can override a file's value;
-    /// <paramref name="overrides"/> rank above everything (the dev issuer, tests). Throws
+    /// <paramref name="overrides"/> rank above everything (the dev issuer, tests), <paramref name="defaults"/> below everything. Throws
     /// <see cref="BrokerConfigurationException"/> naming every bad key.
     /// </summary>
     public static WebApplication Build(
         string[] args,
         IReadOnlyList<string>? configFiles = null,
         IReadOnlyDictionary<string, string?>? overrides = null,
-        Action<ILoggingBuilder>? logging = null)
+        Action<ILoggingBuilder>? logging = null,
+        IReadOnlyDictionary<string, string?>? defaults = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        if (defaults is { Count: > 0 })
+        {
+            // Below every other source: a value derived for convenience (dev's side ports) never outranks one set on purpose.
+            builder.Configuration.Sources.Insert(0, new MemoryConfigurationSource { InitialData = defaults });
+        }
+
         AddConfigFiles(builder.Configuration, configFiles ?? []);
         if (overrides is not null)
         {

@@ -107,6 +107,8 @@ public sealed partial class ActionScriptTests
 
     [TestCase("INPUT_TIMEOUT", "soon", "timeout")]
     [TestCase("INPUT_TTL", "0", "ttl")]
+    [TestCase("INPUT_TTL", "30", "ttl")]
+    [TestCase("INPUT_TIMEOUT", "90", "timeout")]
     [TestCase("INPUT_LANE", "fast", "lane")]
     public async Task Main_BadInput_FailsNamingTheInput(string variable, string value, string input)
     {

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Reflection;
+using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Agent.Cli;
 using GitHubActionsPort.Broker.DevIssuer;
 using Microsoft.AspNetCore.Builder;
@@ -41,12 +43,110 @@ public sealed class AgentCommandLineTests : TunnelFixture
     [TestCase("--ttl=-00:05:00", "--ttl")]
     [TestCase("--audience=", "--audience")]
     [TestCase("--id-token-env", "--id-token-env needs a value")]
+    [TestCase("--ttl=30", "--ttl")]
+    [TestCase("--timeout=90", "--timeout")]
     public async Task BadFlag_ExitsWithUsage_AndNamesTheFlag(string flag, string named)
     {
         var (exitCode, agent) = await RunToExitAsync(["up", "--broker", Broker.Address.ToString(), "--forward", "0:echo", flag], GitHubEnvironment());
 
         Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage), Describe(agent));
         Assert.That(agent.Error.Lines, Has.Some.Contains(named));
+    }
+
+    [Test]
+    public async Task Up_Help_ShowsFlags_Exit0()
+    {
+        var (exitCode, agent) = await RunToExitAsync(["up", "--help"]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Ok), Describe(agent));
+        var help = string.Join(Environment.NewLine, agent.Output.Lines);
+        Assert.That(help, Does.Contain("ghaport up"));
+        foreach (var flag in (string[])["--broker", "--forward", "--ttl", "--timeout", "--ca-cert", "--lane", "--allow-remote-clients", "--allow-any-local-user"])
+        {
+            Assert.That(help, Does.Contain(flag), $"'up --help' must show {flag}");
+        }
+
+        Assert.That(help, Does.Not.Contain("--background"), "the background agent's own flag is not for people");
+        Assert.That(help, Does.Not.Contain("--json"), "the help is the up command's, not every command's");
+    }
+
+    [TestCase("down")]
+    [TestCase("status")]
+    public async Task OtherCommands_Help_ShowsTheirFlags_Exit0(string command)
+    {
+        var (exitCode, agent) = await RunToExitAsync([command, "-h"]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Ok), Describe(agent));
+        Assert.That(agent.Output.Lines, Has.Some.Contains("--state-dir"));
+        Assert.That(agent.Output.Lines, Has.None.Contains("--forward"));
+    }
+
+    [TestCase("--version")]
+    [TestCase("version")]
+    public async Task Version_PrintsVersion(string flag)
+    {
+        var version = typeof(ExitCodes).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()!.InformationalVersion;
+
+        var (exitCode, agent) = await RunToExitAsync([flag]);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Ok), Describe(agent));
+        Assert.That(agent.Output.Lines, Has.Some.EqualTo($"ghaport {version}"));
+    }
+
+    [TestCase(new[] { "up", "--brokr", "http://127.0.0.1:1", "--forward", "0:echo" }, "'--brokr'", "did you mean --broker")]
+    [TestCase(new[] { "status", "--jsn" }, "'--jsn'", "did you mean --json")]
+    [TestCase(new[] { "statsu" }, "'statsu'", "did you mean status")]
+    public async Task Typo_ExitsWithUsage_SuggestingTheNearestName(string[] args, string named, string suggestion)
+    {
+        var (exitCode, agent) = await RunToExitAsync(args, GitHubEnvironment());
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage), Describe(agent));
+        Assert.That(agent.Error.Lines, Has.Some.Contains(named).And.Contains(suggestion));
+    }
+
+    [TestCase(new[] { "[suggest]", "sta" }, new[] { "status" })]
+    [TestCase(new[] { "[suggest:10]", "up --lane " }, new[] { "auto", "grpc", "raw" })]
+    public async Task Completion_SuggestDirective_CompletesCommandsAndValues(string[] args, string[] expected)
+    {
+        // What dotnet-suggest asks the program when the shell completes.
+        var (exitCode, agent) = await RunToExitAsync(args);
+
+        Assert.That(exitCode, Is.EqualTo(ExitCodes.Ok), Describe(agent));
+        Assert.That(agent.Output.Lines, Is.SupersetOf(expected));
+    }
+
+    [TestCase("30m", 30 * 60)]
+    [TestCase("90s", 90)]
+    [TestCase("2h", 2 * 3600)]
+    [TestCase("01:30:00", 90 * 60)]
+    [TestCase("1.00:00:00", 24 * 3600)]
+    public void Ttl_30m_Accepted(string ttl, int seconds)
+    {
+        var parsed = UpArguments.Parse(["--broker", "http://127.0.0.1:8470", "--forward", "0:echo", "--ttl", ttl, "--timeout", ttl]);
+
+        Assert.That(parsed.Ttl, Is.EqualTo(TimeSpan.FromSeconds(seconds)));
+        Assert.That(parsed.Timeout, Is.EqualTo(TimeSpan.FromSeconds(seconds)));
+    }
+
+    [TestCase("--ttl")]
+    [TestCase("--timeout")]
+    public void Ttl_BareNumber_IsErrorShowingForms(string flag)
+    {
+        // TimeSpan alone reads "30" as thirty days.
+        var error = Assert.Throws<ArgumentException>(() => UpArguments.Parse(["--broker", "http://127.0.0.1:8470", "--forward", "0:echo", flag, "30"]));
+
+        Assert.That(error!.Message, Does.Contain(flag).And.Contain("'30'").And.Contain("30m").And.Contain(DurationText.Forms));
+    }
+
+    [Test]
+    public void NewUpFlags_AreParsed_AndOffByDefault()
+    {
+        var plain = UpArguments.Parse(["--broker", "http://127.0.0.1:8470", "--forward", "0:echo"]);
+        var both = UpArguments.Parse(["--broker", "http://127.0.0.1:8470", "--forward", "0:echo", "--allow-remote-clients", "--allow-any-local-user"]);
+
+        Assert.That((plain.AllowRemoteClients, plain.AllowAnyLocalUser), Is.EqualTo((false, false)));
+        Assert.That((both.AllowRemoteClients, both.AllowAnyLocalUser), Is.EqualTo((true, true)));
+        Assert.That(both.Raw, Does.Contain("--allow-remote-clients"), "a background agent gets the same flags");
     }
 
     [Test]
