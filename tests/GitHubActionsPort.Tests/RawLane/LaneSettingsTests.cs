@@ -47,7 +47,7 @@ public sealed class LaneSettingsTests
     [TestCase("Broker:Lanes:Raw:Url", "http://broker.internal:1", "the host must be an IP address")]
     [TestCase("Broker:Lanes:Raw:Url", "https://0.0.0.0:1", "Broker:Tls names no certificate")]
     [TestCase("Broker:Lanes:Raw:AdvertisedPort", "70000", "Broker:Lanes:Raw:AdvertisedPort: '70000' is not a port number")]
-    [TestCase("Broker:Lanes:Raw:IdleTimeout", "soon", "Broker:Lanes:Raw:IdleTimeout: 'soon' is not a positive duration")]
+    [TestCase("Broker:Lanes:Raw:IdleTimeout", "soon", "Broker:Lanes:Raw:IdleTimeout: 'soon' is not a duration (90s, 30m, 2h, hh:mm:ss or d.hh:mm:ss)")]
     [TestCase("Broker:Lanes:Raw:Enabled", "yes", "Broker:Lanes:Raw:Enabled: 'yes' is not true or false")]
     public void BadSetting_IsNamedWithWhatIsWrong(string key, string value, string expected)
     {
