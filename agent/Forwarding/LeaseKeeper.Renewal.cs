@@ -39,13 +39,7 @@ internal sealed partial class LeaseKeeper
         {
             while (true)
             {
-                Lease lease;
-                Task replaced;
-                lock (_gate)
-                {
-                    lease = _current;
-                    replaced = _replaced.Task;
-                }
+                var (lease, replaced) = CurrentAndNextSignal();
 
                 TimeSpan? delay = null;
                 if (lease.LeaseId == doneWith)

@@ -20,13 +20,7 @@ internal sealed partial class LeaseKeeper
         {
             while (true)
             {
-                Lease lease;
-                Task replaced;
-                lock (_gate)
-                {
-                    lease = _current;
-                    replaced = _replaced.Task;
-                }
+                var (lease, replaced) = CurrentAndNextSignal();
 
                 try
                 {

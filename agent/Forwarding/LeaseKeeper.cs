@@ -279,4 +279,13 @@ internal sealed partial class LeaseKeeper : IDisposable
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    /// <summary>The lease in force and the signal that completes when a reopen replaces it, read together.</summary>
+    private (Lease Lease, Task Replaced) CurrentAndNextSignal()
+    {
+        lock (_gate)
+        {
+            return (_current, _replaced.Task);
+        }
+    }
 }
