@@ -14,26 +14,13 @@ namespace GitHubActionsPort.Tests.Audit;
 /// closed, not hung), <c>/healthz</c> says the audit cannot write, and once space returns the same broker grants
 /// sessions and opens tunnels again, with a trail that verifies.
 /// </summary>
-[NonParallelizable]
-public sealed class AuditDiskFullTests
+public sealed class AuditDiskFullTests : SmallDiskTest
 {
-    private SmallDisk? _disk;
-
-    [TearDown]
-    public async Task UnmountAsync()
-    {
-        if (_disk is not null)
-        {
-            await _disk.DisposeAsync();
-            _disk = null;
-        }
-    }
-
     [Test]
     public async Task FullAuditDisk_RefusesWithoutHanging_AndTheBrokerRecovers_WhenSpaceReturns()
     {
-        _disk = await SmallDisk.MountAsync(512 * 1024);
-        var trail = Path.Combine(_disk.Folder, "audit.jsonl");
+        var disk = await MountAsync(512 * 1024);
+        var trail = Path.Combine(disk.Folder, "audit.jsonl");
         await using var issuer = await DevIssuer.StartAsync().DefaultTimeout();
         await using var echo = TcpTestServer.Echo();
         var configuration = BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address });
@@ -42,7 +29,7 @@ public sealed class AuditDiskFullTests
         var stopped = false;
         try
         {
-            await AttackAndRecoverAsync(broker, issuer, echo, trail);
+            await AttackAndRecoverAsync(disk, broker, issuer, echo, trail);
             // Stopping the broker drains the trail's queue: every record is on disk after this.
             stopped = true;
             await broker.DisposeAsync();
@@ -62,7 +49,7 @@ public sealed class AuditDiskFullTests
         Assert.That(await verify.WaitForExitAsync(), Is.Zero, verify.Describe());
     }
 
-    private async Task AttackAndRecoverAsync(BrokerUnderTest broker, DevIssuer issuer, TcpTestServer echo, string trail)
+    private static async Task AttackAndRecoverAsync(SmallDisk disk, BrokerUnderTest broker, DevIssuer issuer, TcpTestServer echo, string trail)
     {
         using var http = new HttpClient();
         using var channel = GrpcChannel.ForAddress(broker.Address);
@@ -80,7 +67,7 @@ public sealed class AuditDiskFullTests
 
             // Then something else fills the disk. The trail's last page may hold a record or two more: tunnels are
             // opened until the broker refuses one, which it must within a few (each writes two records).
-            var filler = _disk!.Fill();
+            var filler = disk.Fill();
             var refusedAt = -1;
             for (var attempt = 0; attempt < 20 && refusedAt < 0; attempt++)
             {

@@ -7,33 +7,20 @@ namespace GitHubActionsPort.Tests.Audit;
 /// The audit writer on a real full disk (a small tmpfs): every record either reaches the disk or fails its writer
 /// promptly, the writer outlives the failure, and it writes again by itself once space returns.
 /// </summary>
-[NonParallelizable]
-public sealed class AuditLogDiskFullTests
+public sealed class AuditLogDiskFullTests : SmallDiskTest
 {
-    private SmallDisk? _disk;
-
-    [TearDown]
-    public async Task UnmountAsync()
-    {
-        if (_disk is not null)
-        {
-            await _disk.DisposeAsync();
-            _disk = null;
-        }
-    }
-
     [Test]
     public async Task FullDisk_FailsEveryWaiter_ThenTheSameWriterRecovers_WhenSpaceReturns()
     {
-        _disk = await SmallDisk.MountAsync(256 * 1024);
-        var path = Path.Combine(_disk.Folder, "audit.jsonl");
+        var disk = await MountAsync(256 * 1024);
+        var path = Path.Combine(disk.Folder, "audit.jsonl");
         await using var log = new AuditLog(new AuditOptions { Path = path, GroupCommitWindow = TimeSpan.Zero }, TimeProvider.System, NullLogger<AuditLog>.Instance);
         for (var i = 0; i < 3; i++)
         {
             await log.WriteAsync(Record(i)).DefaultTimeout();
         }
 
-        var filler = _disk.Fill();
+        var filler = disk.Fill();
 
         // One at a time, then many at once (a batch larger than any buffer): each fails, none hangs.
         var failed = 0;
@@ -67,12 +54,12 @@ public sealed class AuditLogDiskFullTests
     [Test]
     public async Task FullDisk_RecoversByItself_WithNoRecordWaiting()
     {
-        _disk = await SmallDisk.MountAsync(256 * 1024);
-        var path = Path.Combine(_disk.Folder, "audit.jsonl");
+        var disk = await MountAsync(256 * 1024);
+        var path = Path.Combine(disk.Folder, "audit.jsonl");
         var options = new AuditOptions { Path = path, GroupCommitWindow = TimeSpan.Zero, RetryInterval = TimeSpan.FromMilliseconds(100) };
         await using var log = new AuditLog(options, TimeProvider.System, NullLogger<AuditLog>.Instance);
         await log.WriteAsync(Record(0)).DefaultTimeout();
-        var filler = _disk.Fill();
+        var filler = disk.Fill();
         while (!await FailsAsync(log.WriteAsync(Record(1))))
         {
             // The trail's last page took it; the next one will not fit.

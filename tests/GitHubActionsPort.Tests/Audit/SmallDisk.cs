@@ -7,7 +7,7 @@ namespace GitHubActionsPort.Tests.Audit;
 /// real ENOSPC from the kernel, not a fake. Mounting needs Linux and root (CI runs as root); elsewhere the test is
 /// ignored with the reason. Unmounted (lazily, should a file still be open) and removed on dispose.
 /// </summary>
-internal sealed class SmallDisk : IAsyncDisposable
+public sealed class SmallDisk : IAsyncDisposable
 {
     private SmallDisk(string folder, long size)
     {
