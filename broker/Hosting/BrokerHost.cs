@@ -31,14 +31,16 @@ public static class BrokerHost
     /// Builds the broker. <paramref name="configFiles"/> (the <c>--config</c> files) rank below environment
     /// variables and the command line, as appsettings.json does, so either can override a file's value;
     /// <paramref name="overrides"/> rank above everything (the dev issuer, tests), <paramref name="defaults"/> below everything. Throws
-    /// <see cref="BrokerConfigurationException"/> naming every bad key.
+    /// <see cref="BrokerConfigurationException"/> naming every bad key. <paramref name="services"/> registers last, so
+    /// its registrations win (tests: brokers in one process sharing one state store).
     /// </summary>
     public static WebApplication Build(
         string[] args,
         IReadOnlyList<string>? configFiles = null,
         IReadOnlyDictionary<string, string?>? overrides = null,
         Action<ILoggingBuilder>? logging = null,
-        IReadOnlyDictionary<string, string?>? defaults = null)
+        IReadOnlyDictionary<string, string?>? defaults = null,
+        Action<IServiceCollection>? services = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         if (defaults is { Count: > 0 })
@@ -131,6 +133,7 @@ public static class BrokerHost
             throw new BrokerConfigurationException(unknown);
         }
 
+        services?.Invoke(builder.Services);
         var app = builder.Build();
         app.UseConnectionGuardRequests();
         app.MapGrpcService<BrokerService>();

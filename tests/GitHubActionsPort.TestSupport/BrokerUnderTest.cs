@@ -1,5 +1,6 @@
 using GitHubActionsPort.Broker.Hosting;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GitHubActionsPort.TestSupport;
 
@@ -62,7 +63,9 @@ public sealed class BrokerUnderTest : IAsyncDisposable
     /// <param name="configuration">The broker's configuration, as <see cref="DefaultConfiguration"/> makes it.</param>
     /// <param name="echo">Where to copy its log records too.</param>
     /// <param name="url">Where to listen. Default: <c>http://127.0.0.1:0</c>, a port from the OS; a restart passes the <see cref="Address"/> of the broker it replaces.</param>
-    public static async Task<BrokerUnderTest> StartAsync(IReadOnlyDictionary<string, string?> configuration, TextWriter? echo = null, Uri? url = null)
+    /// <param name="services">Registrations that win over the broker's own (brokers in one process sharing one state store).</param>
+    public static async Task<BrokerUnderTest> StartAsync(
+        IReadOnlyDictionary<string, string?> configuration, TextWriter? echo = null, Uri? url = null, Action<IServiceCollection>? services = null)
     {
         var logs = new LogSink { Echo = echo };
         var listen = url ?? new Uri("http://127.0.0.1:0");
@@ -87,7 +90,8 @@ public sealed class BrokerUnderTest : IAsyncDisposable
                 logging.ClearProviders();
                 logging.AddProvider(logs);
                 logging.SetMinimumLevel(LogLevel.Debug);
-            });
+            },
+            services: services);
         await app.StartAsync().DefaultTimeout().ConfigureAwait(false);
         return new BrokerUnderTest(app, logs);
     }
