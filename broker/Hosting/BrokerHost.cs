@@ -8,6 +8,7 @@ using GitHubActionsPort.Broker.Leases;
 using GitHubActionsPort.Broker.Policy;
 using GitHubActionsPort.Broker.RawLane;
 using GitHubActionsPort.Broker.Services;
+using GitHubActionsPort.Broker.Store;
 using GitHubActionsPort.Broker.Tls;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol;
@@ -63,6 +64,7 @@ public static class BrokerHost
         var errors = new List<string>();
         var settings = ReadSection(errors, BrokerSettingsReader.Read, builder.Configuration);
         var admin = ReadSection(errors, AdminSettings.Read, builder.Configuration);
+        var store = ReadSection(errors, StoreSettingsReader.Read, builder.Configuration);
         ReadSection(errors, AuditServiceCollectionExtensions.ReadOptions, builder.Configuration);
         ReadSection(errors, MetricsSettings.Read, builder.Configuration);
         var tlsErrors = errors.Count;
@@ -96,6 +98,7 @@ public static class BrokerHost
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddIdTokenValidation();
         builder.Services.AddBrokerPolicy();
+        builder.Services.AddBrokerStore(store!);
         builder.Services.AddBrokerLeases();
         builder.Services.AddBrokerAudit(builder.Configuration);
         builder.Services.AddBrokerMetrics(builder.Configuration);

@@ -475,7 +475,7 @@ public sealed class BrokerConfigurationTests
         var error = Assert.Throws<BrokerConfigurationException>(() => Build(JsonFile(configuration)));
 
         Assert.That(error!.Errors, Has.Count.EqualTo(1));
-        Assert.That(error.Errors[0], Does.StartWith("Broker:Colour: not a known key (Broker takes Admin, Audit, Issuers, ").And.Contains(" Rules, Targets, Tls, Transport"));
+        Assert.That(error.Errors[0], Does.StartWith("Broker:Colour: not a known key (Broker takes Admin, Audit, Issuers, ").And.Contains(" Rules, Store, Targets, Tls, Transport"));
     }
 
     [Test]
