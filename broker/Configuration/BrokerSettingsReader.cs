@@ -305,6 +305,7 @@ public static class BrokerSettingsReader
             KeepAlivePingDelay = ReadDuration(section, "KeepAlivePingDelay", d.KeepAlivePingDelay, errors) ?? d.KeepAlivePingDelay,
             KeepAlivePingTimeout = ReadDuration(section, "KeepAlivePingTimeout", d.KeepAlivePingTimeout, errors) ?? d.KeepAlivePingTimeout,
             IdleConnectionTimeout = ReadDuration(section, "IdleConnectionTimeout", d.IdleConnectionTimeout, errors) ?? d.IdleConnectionTimeout,
+            DrainTimeout = ReadDurationOrZero(section, "DrainTimeout", d.DrainTimeout, errors),
         };
     }
 
@@ -391,6 +392,36 @@ public static class BrokerSettingsReader
         if (value <= TimeSpan.Zero || value > MaxDuration)
         {
             errors.Add($"{section.Path}:{name}: '{text}' is not a positive duration of at most {MaxDuration.Days} days ({DurationText.Forms}).");
+            return fallback;
+        }
+
+        return value;
+    }
+
+    /// <summary>A duration of zero (meaning "none") up to 30 days; a bad value is an error naming the key, and the fallback stands in for it.</summary>
+    private static TimeSpan ReadDurationOrZero(IConfigurationSection section, string name, TimeSpan fallback, List<string> errors)
+    {
+        var text = section[name];
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        // A bare 0 is clear whatever the unit, and is what "no drain" is written as.
+        if (text.Trim() == "0")
+        {
+            return TimeSpan.Zero;
+        }
+
+        if (!DurationText.TryParse(text, out var value, out var error))
+        {
+            errors.Add($"{section.Path}:{name}: {error}.");
+            return fallback;
+        }
+
+        if (value > MaxDuration)
+        {
+            errors.Add($"{section.Path}:{name}: '{text}' is longer than {MaxDuration.Days} days ({DurationText.Forms}, or 0 for none).");
             return fallback;
         }
 

@@ -62,4 +62,12 @@ public sealed record TransportSettings
 
     /// <summary>Close a connection with no open tunnels after this long. Default: 2 minutes.</summary>
     public TimeSpan IdleConnectionTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// How long a stopping broker (SIGTERM, a service stop) lets its open tunnels run on while it refuses new ones
+    /// and sends agents elsewhere; those still open then are ended with "the broker is stopping". Zero ends them at
+    /// once. Default: 30 seconds. The host's shutdown timeout is raised past it; a service manager's stop timeout
+    /// (systemd <c>TimeoutStopSec</c>) must allow it too.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(30);
 }

@@ -4,6 +4,7 @@ using GitHubActionsPort.Broker.Telemetry;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Broker.Connections;
+using GitHubActionsPort.Broker.Draining;
 using GitHubActionsPort.Broker.Leases;
 using GitHubActionsPort.Broker.Policy;
 using GitHubActionsPort.Broker.RawLane;
@@ -15,7 +16,6 @@ using GitHubActionsPort.Protocol;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Configuration.CommandLine;
 using Microsoft.Extensions.Configuration.EnvironmentVariables;
 using Microsoft.Extensions.Configuration.Memory;
@@ -102,9 +102,11 @@ public static class BrokerHost
         builder.Services.AddBrokerLeases();
         builder.Services.AddBrokerAudit(builder.Configuration);
         builder.Services.AddBrokerMetrics(builder.Configuration);
-        // Checked when asked rather than from a cache filled every few seconds: a new broker answers Serving at once.
+        builder.Services.AddBrokerDrain(settings!.Transport);
+        // Checked when asked rather than from a cache filled every few seconds: a new broker answers Serving at once,
+        // and a draining one NotServing at once.
         builder.Services.AddGrpcHealthChecks(o => o.UseHealthChecksCache = false)
-            .AddCheck("broker", () => HealthCheckResult.Healthy("serving sessions and tunnels"));
+            .AddCheck<DrainHealthCheck>("broker");
         // One guard for the job-facing listeners (gRPC port and raw lane): they share Broker:Transport:MaxConnections.
         builder.Services.AddSingleton(sp => new ConnectionGuard(
             JobFacingGuard(settings!.Transport),

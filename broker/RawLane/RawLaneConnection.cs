@@ -3,8 +3,10 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using GitHubActionsPort.Broker.Auth;
+using GitHubActionsPort.Broker.Draining;
 using GitHubActionsPort.Broker.Leases;
 using GitHubActionsPort.Broker.Tunnels;
+using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.RawLane;
 using GitHubActionsPort.Protocol.Tunnels;
 using Grpc.Core;
@@ -21,6 +23,7 @@ internal sealed partial class RawLaneConnection(
     LaneSettings settings,
     LeaseStore leases,
     TunnelGate gate,
+    BrokerDrain drain,
     ILogger<RawLaneConnection> logger,
     RawLaneTls? tls = null)
 {
@@ -118,6 +121,14 @@ internal sealed partial class RawLaneConnection(
         if (message is not RawLaneHello hello)
         {
             await RefuseAsync(agent, peer, StatusCode.InvalidArgument, "a raw-lane connection must start with a Hello", stopping).ConfigureAwait(false);
+            return null;
+        }
+
+        // A new connection is a new tunnel to be: a draining broker sends it elsewhere before checking its lease. A
+        // warm connection accepted before the drain hears the same from the gate at its Open.
+        if (drain.IsDraining)
+        {
+            await RefuseAsync(agent, peer, StatusCode.Unavailable, BrokerDraining.TunnelDetail, stopping).ConfigureAwait(false);
             return null;
         }
 

@@ -17,6 +17,9 @@ internal sealed partial class BrokerService
             throw new RpcException(new Status(StatusCode.FailedPrecondition, "this broker carries tunnels on its raw lane only (Broker:Lanes:Grpc:Enabled is false); run the agent with --lane raw or auto"));
         }
 
+        // Before the lease is checked, which costs a signature and a proof: a draining broker only says where to go.
+        // The gate checks again, exactly, for a tunnel that got past this as the drain began.
+        RefuseIfDraining(BrokerDraining.TunnelDetail);
         var targetName = context.RequestHeaders.GetValue(WireLimits.TargetHeader) ?? string.Empty;
         var lease = await AuthenticateLeaseAsync(context, nameof(Tunnel), targetName).ConfigureAwait(false);
         await using var tunnel = await gate.OpenAsync(lease, targetName, context.Peer, GrpcLane, context.CancellationToken).ConfigureAwait(false);

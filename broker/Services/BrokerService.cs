@@ -3,6 +3,7 @@ using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Broker.Connections;
+using GitHubActionsPort.Broker.Draining;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Broker.Leases;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
@@ -28,11 +29,12 @@ internal sealed partial class BrokerService(
     SessionFailureLimiter failures,
     AuditTrail audit,
     TimeProvider time,
-    IHostApplicationLifetime lifetime,
+    BrokerDrain drain,
     ILogger<BrokerService> logger) : Protocol.V1.Broker.BrokerBase
 {
     public override async Task<OpenSessionResponse> OpenSession(OpenSessionRequest request, ServerCallContext context)
     {
+        RefuseIfDraining(BrokerDraining.SessionDetail);
         var targets = ReadTargets(request);
         TimeSpan? ttl = request.Ttl is null ? null : ReadTtl(request.Ttl);
         var sessionKey = SessionKey.TryRead(request.SessionPublicKey.Span)
@@ -117,6 +119,7 @@ internal sealed partial class BrokerService(
     /// <summary>The agent sends nothing on <paramref name="requestStream"/>: it is never read.</summary>
     public override async Task<WatchSessionResponse> WatchSession(IAsyncStreamReader<WatchSessionRequest> requestStream, ServerCallContext context)
     {
+        RefuseIfDraining(BrokerDraining.WatchDetail);
         var lease = await AuthenticateLeaseAsync(context, nameof(WatchSession), string.Empty).ConfigureAwait(false);
         if (!lease.TryHoldWatch(MaxWatchesPerLease))
         {
@@ -125,8 +128,9 @@ internal sealed partial class BrokerService(
 
         try
         {
-            // Held until the lease ends, the agent hangs up, or the broker stops (a graceful stop must not wait on it).
-            using var watching = CancellationTokenSource.CreateLinkedTokenSource(lease.Ended, context.CancellationToken, lifetime.ApplicationStopping);
+            // Held until the lease ends, the agent hangs up, or the broker begins to drain: the agent hears at once that
+            // this instance is going (and a graceful stop does not wait on the call).
+            using var watching = CancellationTokenSource.CreateLinkedTokenSource(lease.Ended, context.CancellationToken, drain.Draining);
             try
             {
                 await Task.Delay(Timeout.InfiniteTimeSpan, time, watching.Token).ConfigureAwait(false);
@@ -143,7 +147,7 @@ internal sealed partial class BrokerService(
 
         if (!lease.IsEnded)
         {
-            throw new RpcException(context.CancellationToken.IsCancellationRequested ? Status.DefaultCancelled : new Status(StatusCode.Unavailable, "the broker is stopping"));
+            throw context.CancellationToken.IsCancellationRequested ? new RpcException(Status.DefaultCancelled) : BrokerDraining.Refusal(BrokerDraining.WatchDetail);
         }
 
         if (lease.IsEndedForGood)
@@ -162,6 +166,19 @@ internal sealed partial class BrokerService(
         lease.End("closed by the agent", LeaseEndKind.Closed);
         Log.SessionClosed(logger, lease.Id);
         return new CloseSessionResponse();
+    }
+
+    /// <summary>
+    /// Sends the caller to another instance while this one drains. Renewals and closes are still answered: an agent
+    /// whose tunnels run on here must keep its lease alive until they finish, and with a shared store the renewed
+    /// lease is good on every instance anyway.
+    /// </summary>
+    private void RefuseIfDraining(string detail)
+    {
+        if (drain.IsDraining)
+        {
+            throw BrokerDraining.Refusal(detail);
+        }
     }
 
     /// <summary>Refuses a caller an administrator has blocked (<c>ghaport-broker sessions revoke --block</c>).</summary>

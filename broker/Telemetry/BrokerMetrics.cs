@@ -39,7 +39,15 @@ internal static class BrokerMetrics
     private static readonly ObservableGauge<int> AuditWritableGauge = Meter.CreateObservableGauge(
         "ghaport.audit.writable", () => Volatile.Read(ref _auditWritable), "{state}", "1 while the audit trail can be written; 0 when it cannot (sessions and tunnels are refused).");
 
+    // One drain per broker process, as the audit trail above.
+    private static int _draining;
+
+    private static readonly ObservableGauge<int> DrainingGauge = Meter.CreateObservableGauge(
+        "ghaport.draining", () => Volatile.Read(ref _draining), "{state}", "1 while the broker drains (stopping: new sessions and tunnels refused, open tunnels finishing); else 0.");
+
     public static void AuditWriteFailed(int records) => AuditWriteFailures.Add(records);
+
+    public static void Draining(bool draining) => Volatile.Write(ref _draining, draining ? 1 : 0);
 
     public static void AuditWritable(bool writable) => Volatile.Write(ref _auditWritable, writable ? 1 : 0);
 

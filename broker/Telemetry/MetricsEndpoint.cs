@@ -1,4 +1,5 @@
 using GitHubActionsPort.Broker.Audit;
+using GitHubActionsPort.Broker.Draining;
 using GitHubActionsPort.Broker.Hosting;
 using Prometheus;
 
@@ -8,9 +9,10 @@ namespace GitHubActionsPort.Broker.Telemetry;
 /// <c>/metrics</c> (Prometheus text format: every System.Diagnostics.Metrics instrument of the broker, through
 /// prometheus-net's meter adapter) and <c>/healthz</c>, on their own small HTTP/1.1 server so a scraper never
 /// touches the job-facing port. <c>/healthz</c> answers 503 <c>audit cannot write</c> while the audit trail cannot
-/// be written (sessions and tunnels are refused then), and <c>ok</c> again once it can.
+/// be written (sessions and tunnels are refused then), and <c>ok</c> again once it can; and 503 <c>draining</c> from
+/// the moment a stop begins, so a balancer sends new connections elsewhere while open tunnels finish.
 /// </summary>
-internal sealed partial class MetricsEndpoint(MetricsSettings settings, AuditLog audit, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
+internal sealed partial class MetricsEndpoint(MetricsSettings settings, AuditLog audit, BrokerDrain drain, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     private SideServer? _server;
 
@@ -65,6 +67,10 @@ internal sealed partial class MetricsEndpoint(MetricsSettings settings, AuditLog
             case "/metrics":
                 context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
                 await Metrics.DefaultRegistry.CollectAndExportAsTextAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+                break;
+            case "/healthz" when drain.IsDraining:
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                await context.Response.WriteAsync("draining\n", context.RequestAborted).ConfigureAwait(false);
                 break;
             case "/healthz" when !audit.IsWritable:
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;

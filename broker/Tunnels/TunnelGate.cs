@@ -2,8 +2,10 @@ using System.Net.Sockets;
 using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
+using GitHubActionsPort.Broker.Draining;
 using GitHubActionsPort.Broker.Policy;
 using GitHubActionsPort.Broker.Telemetry;
+using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.Tunnels;
 using Grpc.Core;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
@@ -22,7 +24,7 @@ internal sealed partial class TunnelGate(
     TargetDialer dialer,
     TunnelAdmission admission,
     AuditTrail audit,
-    IHostApplicationLifetime lifetime,
+    BrokerDrain drain,
     TimeProvider time,
     ILogger<TunnelGate> logger)
 {
@@ -39,8 +41,16 @@ internal sealed partial class TunnelGate(
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"lease {lease.Id} does not cover target '{Truncate(targetName)}'"));
         }
 
+        // A draining broker sends the agent to another instance, before the tunnel takes a place under any cap.
+        if (!drain.TryEnterTunnel())
+        {
+            Log.TunnelRefusedDraining(logger, lease.Id, targetName);
+            throw BrokerDraining.Refusal(BrokerDraining.TunnelDetail);
+        }
+
         if (!lease.TryOpenTunnel())
         {
+            drain.ExitTunnel();
             Log.TunnelLimitReached(logger, lease.Id, targetName, lease.MaxConnections);
             throw new RpcException(new Status(StatusCode.ResourceExhausted, $"lease {lease.Id} allows at most {lease.MaxConnections} open connections"));
         }
@@ -48,6 +58,7 @@ internal sealed partial class TunnelGate(
         if (!admission.TryEnter())
         {
             lease.CloseTunnel();
+            drain.ExitTunnel();
             Log.BrokerTunnelLimitReached(logger, lease.Id, targetName, settings.Transport.MaxTunnels);
             throw new RpcException(new Status(StatusCode.ResourceExhausted, "the broker is at its limit of open tunnels; try again shortly"));
         }
@@ -56,11 +67,12 @@ internal sealed partial class TunnelGate(
         {
             admission.Exit();
             lease.CloseTunnel();
+            drain.ExitTunnel();
         }
 
         var tunnelId = $"{lease.Id}/{lease.NextTunnelNumber()}";
         var started = time.GetTimestamp();
-        var ends = CancellationTokenSource.CreateLinkedTokenSource(callEnded, lease.Ended, lifetime.ApplicationStopping);
+        var ends = CancellationTokenSource.CreateLinkedTokenSource(callEnded, lease.Ended, drain.Stopping);
         try
         {
             var target = await RecordAndDialAsync(lease, tunnelId, targetName, address, peer, lane, ends.Token).ConfigureAwait(false);
@@ -88,7 +100,7 @@ internal sealed partial class TunnelGate(
 
     /// <summary>
     /// Why the splice ended, as the status the agent's side is told (null for a clean end of both directions). A
-    /// tunnel ended from the broker's side says why: lease expiry, revocation, the broker stopping.
+    /// tunnel ended from the broker's side says why: lease expiry, revocation, the broker stopping (its drain over).
     /// </summary>
     public Status? Outcome(OpenedTunnel tunnel, SpliceResult result)
     {
@@ -132,7 +144,7 @@ internal sealed partial class TunnelGate(
         ArgumentNullException.ThrowIfNull(lease);
         return lease.IsEndedForGood ? Leases.LeaseStore.EndedStatus(lease)
             : lease.IsEnded ? new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}; open a new session")
-            : lifetime.ApplicationStopping.IsCancellationRequested ? new Status(StatusCode.Unavailable, "the broker is stopping")
+            : drain.Stopping.IsCancellationRequested ? new Status(StatusCode.Unavailable, "the broker is stopping")
             : null;
     }
 
@@ -222,6 +234,9 @@ internal sealed partial class TunnelGate(
 
         [LoggerMessage(14, LogLevel.Warning, "Lease {LeaseId}: tunnel to '{Target}' refused, the lease does not cover it", EventName = "TunnelDenied")]
         public static partial void TunnelDenied(ILogger logger, string leaseId, string target);
+
+        [LoggerMessage(16, LogLevel.Debug, "Lease {LeaseId}: tunnel to {Target} refused, the broker is draining", EventName = "TunnelRefusedDraining")]
+        public static partial void TunnelRefusedDraining(ILogger logger, string leaseId, string target);
 
         [LoggerMessage(15, LogLevel.Warning, "An audit record was not written: {Reason}", EventName = "AuditSkipped")]
         public static partial void AuditSkipped(ILogger logger, string reason);
