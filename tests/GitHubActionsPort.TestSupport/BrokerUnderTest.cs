@@ -80,6 +80,9 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         // Every test's calls come from 127.0.0.1, and some fixtures present dozens of bad id-tokens on purpose: the
         // per-address allowance would turn their answers into ResourceExhausted. A test of the allowance sets its own.
         overrides.TryAdd("Broker:Transport:MaxSessionFailuresPerSource", "1000000");
+        // A test broker stops as a broker did before draining existed, ending its tunnels at once: a test that stops
+        // it with a tunnel open would otherwise wait out the drain. Tests of the drain set their own.
+        overrides.TryAdd("Broker:Transport:DrainTimeout", "0");
         // A trail of its own per broker: tests run many brokers, and one trail has one writer.
         overrides.TryAdd("Broker:Audit:Path", TempAuditPath());
         var app = BrokerHost.Build(

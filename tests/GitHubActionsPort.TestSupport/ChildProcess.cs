@@ -152,12 +152,23 @@ public sealed class ChildProcess : IAsyncDisposable
             return await WaitForExitAsync().ConfigureAwait(false);
         }
 
-        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]))
+        await SignalTerminateAsync().ConfigureAwait(false);
+        return await WaitForExitAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends SIGTERM and returns at once, for a test that watches what the process does while it stops (a broker's
+    /// drain); <see cref="WaitForExitAsync"/> then waits for the end. Unix only: Windows has no signal to send.
+    /// </summary>
+    public async Task SignalTerminateAsync()
+    {
+        if (OperatingSystem.IsWindows())
         {
-            await kill.WaitForExitAsync().DefaultTimeout().ConfigureAwait(false);
+            throw new PlatformNotSupportedException("Windows has no SIGTERM to send another console process.");
         }
 
-        return await WaitForExitAsync().ConfigureAwait(false);
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync().DefaultTimeout().ConfigureAwait(false);
     }
 
     /// <summary>Everything the process printed, for a failure message.</summary>

@@ -57,6 +57,9 @@ public sealed class BrokerConfigurationTests
         yield return Case("StreamWindowBelowHttp2Minimum_NamesTheKey", c => c["Broker:Transport:StreamWindowSize"] = "1000", "Broker:Transport:StreamWindowSize");
         yield return Case("MaxStreamsPerConnectionZero_NamesTheKey", c => c["Broker:Transport:MaxStreamsPerConnection"] = "0", "Broker:Transport:MaxStreamsPerConnection");
         yield return Case("MaxTunnelsZero_NamesTheKey", c => c["Broker:Transport:MaxTunnels"] = "0", "Broker:Transport:MaxTunnels");
+        yield return Case("DrainTimeoutNegative_NamesTheKey", c => c["Broker:Transport:DrainTimeout"] = "-30s", "Broker:Transport:DrainTimeout");
+        yield return Case("DrainTimeoutWithoutUnit_NamesTheKey", c => c["Broker:Transport:DrainTimeout"] = "30", "Broker:Transport:DrainTimeout", "no unit");
+        yield return Case("DrainTimeoutOverThirtyDays_NamesTheKey", c => c["Broker:Transport:DrainTimeout"] = "31d", "Broker:Transport:DrainTimeout", "30 days");
         yield return Case("LeasesMaxTtlBeyondThirtyDays_NamesTheKey", c => c["Broker:Leases:MaxTtl"] = "31.00:00:00", "Broker:Leases:MaxTtl", "30 days");
         yield return Case("SameIssuerTwice_NamesTheSecondIssuerKey", c => c["Broker:Issuers:1:Issuer"] = c["Broker:Issuers:0:Issuer"], "Broker:Issuers:1:Issuer", "twice");
         yield return Case("RuleWithoutIssuer_WhenRuleIssuersRequired_NamesTheRuleIssuerKey", c =>

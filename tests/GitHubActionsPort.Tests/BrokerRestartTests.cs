@@ -25,6 +25,8 @@ public sealed class BrokerRestartTests
         _issuer = await DevIssuer.StartAsync().DefaultTimeout();
         _echo = TcpTestServer.Echo();
         _configuration = BrokerUnderTest.DefaultConfiguration(_issuer.Issuer, new Dictionary<string, string> { ["echo"] = _echo.Address });
+        // No drain: these tests are of an agent whose broker went away at once (BrokerDrainTests has the drain).
+        _configuration["Broker:Transport:DrainTimeout"] = "0";
     }
 
     [TearDown]

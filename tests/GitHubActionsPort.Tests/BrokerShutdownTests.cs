@@ -2,7 +2,10 @@ using GitHubActionsPort.Broker.DevIssuer;
 
 namespace GitHubActionsPort.Tests;
 
-/// <summary>A broker that stops ends its tunnels at once and says why, instead of leaving them to a shutdown timeout.</summary>
+/// <summary>
+/// A broker that stops with no drain (<c>Broker:Transport:DrainTimeout</c> 0) ends its tunnels at once and says why,
+/// instead of leaving them to a shutdown timeout.
+/// </summary>
 public sealed class BrokerShutdownTests
 {
     [Test]
@@ -10,8 +13,10 @@ public sealed class BrokerShutdownTests
     {
         await using var issuer = await DevIssuer.StartAsync().DefaultTimeout();
         await using var echo = TcpTestServer.Echo();
-        var broker = await BrokerUnderTest.StartAsync(
-            BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address }), TestContext.Progress);
+        var configuration = BrokerUnderTest.DefaultConfiguration(issuer.Issuer, new Dictionary<string, string> { ["echo"] = echo.Address });
+        // No drain: this is a stop that ends tunnels at once (BrokerDrainTests has the drain that lets them finish).
+        configuration["Broker:Transport:DrainTimeout"] = "0";
+        var broker = await BrokerUnderTest.StartAsync(configuration, TestContext.Progress);
         await using var agent = await AgentUnderTest.StartAsync(broker.Address, ["0:echo"], AgentUnderTest.GitHubEnvironment(issuer), echo: TestContext.Progress);
         using var client = await SocketIo.ConnectAsync(agent["echo"]);
         await client.SendAllAsync(new byte[] { 1 });

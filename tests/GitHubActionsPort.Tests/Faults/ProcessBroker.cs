@@ -30,6 +30,9 @@ internal sealed class ProcessBroker : IAsyncDisposable
     /// <summary>The process id of the broker running now.</summary>
     public int Id => _process.Id;
 
+    /// <summary>The broker process running now: its output, a signal to send it, its exit.</summary>
+    public ChildProcess Child => _process;
+
     public string AuditPath => Path.Combine(_folder.FullName, "audit", "audit.jsonl");
 
     /// <summary>Starts a broker at <c>http://127.0.0.1:0</c> (a port from the OS) and waits until it listens.</summary>
