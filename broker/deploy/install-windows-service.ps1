@@ -6,6 +6,11 @@
     The broker binary runs as a Windows service through the .NET Windows-service integration: the Service Control
     Manager starts and stops it, and it logs to the Application event log under the source "ghaport-broker".
 
+    A stop (Stop-Service, sc.exe stop) drains: new sessions and tunnels are sent to another instance while open
+    tunnels run on for up to Broker:Transport:DrainTimeout (30 s), and the service stays "stop pending" until then
+    (plus up to 25 s). A Windows shutdown gives services only a few seconds (WaitToKillServiceTimeout), so stop the
+    service before rebooting the host to let it drain.
+
     The service runs as its own virtual account, NT SERVICE\ghaport-broker: no password, no rights beyond what is
     granted here. Layout:
       $InstallDir                      the binary (read and execute for the service)
