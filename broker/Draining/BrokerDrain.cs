@@ -6,7 +6,12 @@ namespace GitHubActionsPort.Broker.Draining;
 /// is admitted, while the tunnels already open run on until they finish or the drain timeout passes
 /// (<see cref="BrokerDrainService"/>); then <see cref="Stopping"/> ends the rest.
 /// </summary>
-internal sealed class BrokerDrain : IDisposable
+/// <remarks>
+/// Not disposable: its tokens are read until the last connection has ended, which may be after the container is
+/// disposed, and a token source with no timer holds nothing that needs freeing.
+/// </remarks>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "Its tokens outlive the container; see remarks.")]
+internal sealed class BrokerDrain
 {
     private readonly CancellationTokenSource _draining = new();
     private readonly CancellationTokenSource _stopping = new();
@@ -75,10 +80,4 @@ internal sealed class BrokerDrain : IDisposable
 
     /// <summary>Ends the drain: the tunnels still open are ended.</summary>
     public void EndTunnels() => _stopping.Cancel();
-
-    public void Dispose()
-    {
-        _draining.Dispose();
-        _stopping.Dispose();
-    }
 }

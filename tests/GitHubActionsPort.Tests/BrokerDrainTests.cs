@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Reflection;
 using System.Text.RegularExpressions;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Broker.DevIssuer;
@@ -210,6 +211,21 @@ public sealed partial class BrokerDrainTests
     }
 
     [Test]
+    public async Task HostStop_WithAStoreThatNeverAnswers_StillStops_AndSaysTheStateWasNotRecorded()
+    {
+        var store = DispatchProxy.Create<IBrokerStore, SilentInstanceStore>();
+        var broker = await BrokerUnderTest.StartAsync(Configuration(LongDrain), TestContext.Progress, services: s => s.AddSingleton(store));
+
+        // Each write is bounded (5 s), so the stop ends well within the test's wait.
+        await broker.DisposeAsync().AsTask().DefaultTimeout();
+
+        var notRecorded = broker.Logs.Entries.Where(e => e.EventId.Name == "InstanceStateNotRecorded").Select(e => e.Message).ToList();
+        Assert.That(notRecorded, Has.Count.EqualTo(2));
+        Assert.That(notRecorded, Has.Some.Contains(nameof(InstanceState.Draining)).And.Some.Contains(nameof(InstanceState.Gone)));
+        Assert.That(notRecorded, Has.All.Contains("no answer within 5 s"));
+    }
+
+    [Test]
     public async Task StopApplication_BeginsTheDrainAtOnce_AndANewTunnelIsRefused()
     {
         await using var broker = await BrokerUnderTest.StartAsync(Configuration(LongDrain), TestContext.Progress);
@@ -300,6 +316,25 @@ public sealed partial class BrokerDrainTests
         var (call, refusal) = await session.TunnelAsync(session.Headers("Tunnel", "echo"));
         Assert.That(refusal, Is.Null, refusal?.Status.ToString());
         return call;
+    }
+
+    /// <summary>
+    /// A memory store whose instance-state writes never complete and ignore their token, as a store that cannot be
+    /// reached and a client that does not time out would behave; everything else it does as the memory store.
+    /// </summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1852", Justification = "DispatchProxy.Create derives the proxy from it.")]
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The memory store holds nothing to free.")]
+    internal class SilentInstanceStore : DispatchProxy
+    {
+        private readonly MemoryBrokerStore _inner = new(TimeProvider.System);
+
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args)
+        {
+            ArgumentNullException.ThrowIfNull(targetMethod);
+            return targetMethod.Name == nameof(IBrokerStore.SetInstanceStateAsync)
+                ? new TaskCompletionSource().Task
+                : targetMethod.Invoke(_inner, args);
+        }
     }
 
     /// <summary>A raw-lane connection that has sent its Hello, with the broker's answer.</summary>
