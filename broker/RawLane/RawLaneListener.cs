@@ -71,8 +71,8 @@ internal sealed partial class RawLaneListener(
         await _stopping.CancelAsync().ConfigureAwait(false);
         _socket?.Dispose();
         await _accepting.ConfigureAwait(false);
-        // Tunnels end with the drain (their gate watches its stopping token), which is over before this runs; wait for their records,
-        // as long as the host's shutdown allows.
+        // Tunnels end with the drain (their gate watches its stopping token), which is over before this runs; wait for
+        // their records, as long as the host's shutdown allows.
         try
         {
             await Task.WhenAll(_running.Keys).WaitAsync(cancellationToken).ConfigureAwait(false);
