@@ -77,7 +77,7 @@ internal sealed class PostgresBrokerStore : SqlBrokerStore
                 }
             },
             cancellationToken).ConfigureAwait(false);
-        _listener.Start();
+        await _listener.StartAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public override async ValueTask DisposeAsync()
@@ -159,11 +159,28 @@ internal sealed class PostgresBrokerStore : SqlBrokerStore
         await ExecuteAsync(connection, transaction, "SELECT pg_notify(@channel, '')", cancellationToken, ("channel", _channel)).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A pooled connection the server ended while it sat idle (a restart, a failover: SQLSTATE 57P01-57P03): the
+    /// server aborted whatever it was given, so the call ran nowhere. The pool's other idle connections went the same
+    /// way; they are dropped, and the call tried once more on a new one, rather than failing once per pooled
+    /// connection after every restart of the server.
+    /// </summary>
+    protected override bool CanRetry(Exception exception)
+    {
+        if (exception is PostgresException { SqlState: PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow })
+        {
+            _source.Clear();
+            return true;
+        }
+
+        return false;
+    }
+
     protected override bool IsStoreFailure(Exception exception) => exception is NpgsqlException or TimeoutException or IOException;
 
     protected override StoreUnavailableException Unavailable(Exception exception)
     {
-        if (exception is not PostgresException)
+        if (PostgresFailure.IsConnectionLost(exception))
         {
             // The server went away or cannot be reached: idle connections in the pool are likely dead too; drop them
             // so the first call after the server is back does not meet one.

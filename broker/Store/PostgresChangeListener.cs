@@ -19,6 +19,7 @@ internal sealed class PostgresChangeListener : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _firstAttempt = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
     private int _connects;
 
@@ -39,7 +40,15 @@ internal sealed class PostgresChangeListener : IAsyncDisposable
     /// <summary>How many times the listening connection has been (re)established: tests wait for it to grow.</summary>
     public int Connects => Volatile.Read(ref _connects);
 
-    public void Start() => _loop ??= Task.Run(() => RunAsync(_stopping.Token));
+    /// <summary>
+    /// Starts listening; the task completes once the first attempt has listened or failed (the loop goes on either
+    /// way), so a store that has opened hears every change committed after that.
+    /// </summary>
+    public Task StartAsync()
+    {
+        _loop ??= Task.Run(() => RunAsync(_stopping.Token));
+        return _firstAttempt.Task;
+    }
 
     public async ValueTask DisposeAsync()
     {
@@ -70,6 +79,7 @@ internal sealed class PostgresChangeListener : IAsyncDisposable
                     }
 
                     Interlocked.Increment(ref _connects);
+                    _firstAttempt.TrySetResult();
                     if (lost)
                     {
                         StoreLog.ListenBack(_logger, _failure.Server);
@@ -90,10 +100,13 @@ internal sealed class PostgresChangeListener : IAsyncDisposable
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
+                _firstAttempt.TrySetResult();
                 return;
             }
             catch (Exception ex)
             {
+                _firstAttempt.TrySetResult();
+
                 // Whatever broke the connection (the server stopped, the network went, a driver error): the loop
                 // goes on, since an instance that stopped listening would hear revocations only by polling.
                 var cause = _failure.Cause(ex);

@@ -15,13 +15,22 @@ internal sealed class PostgresFailure(string server, string? password)
     public StoreUnavailableException Unavailable(Exception exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
-        var message = exception is PostgresException
-            ? $"PostgreSQL at {Server} refused the call: {Cause(exception)}"
-            : $"cannot reach PostgreSQL at {Server}: {Cause(exception)}";
+        var message = IsConnectionLost(exception)
+            ? $"cannot reach PostgreSQL at {Server}: {Cause(exception)}"
+            : $"PostgreSQL at {Server} refused the call: {Cause(exception)}";
 
         // The inner exception is left out as well: a driver's own text is not ours to vouch for.
         return new StoreUnavailableException(message);
     }
+
+    /// <summary>
+    /// Whether the server could not be reached or went away (no answer, a socket error, a connection-class error,
+    /// or the server shutting down: SQLSTATE 08xxx and 57Pxx), rather than answering the call with an error.
+    /// </summary>
+    public static bool IsConnectionLost(Exception exception) =>
+        Find<PostgresException>(exception) is not { } server
+        || server.SqlState.StartsWith("08", StringComparison.Ordinal)
+        || server.SqlState.StartsWith("57P", StringComparison.Ordinal);
 
     /// <summary>The cause in a few words: the server's own message, or the socket's, or the innermost exception's.</summary>
     public string Cause(Exception exception)

@@ -473,6 +473,12 @@ internal abstract class SqlBrokerStore : IBrokerStore
     /// </summary>
     protected abstract Task<DbTransaction> BeginWriteAsync(DbConnection connection, bool publishes, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Whether a call that failed with <paramref name="exception"/> certainly did not take effect and is worth one
+    /// more try on a fresh connection (having made sure the next connection is fresh). None by default.
+    /// </summary>
+    protected virtual bool CanRetry(Exception exception) => false;
+
     /// <summary>Whether <paramref name="exception"/> means the store failed (rather than a bug of ours).</summary>
     protected abstract bool IsStoreFailure(Exception exception);
 
@@ -509,17 +515,24 @@ internal abstract class SqlBrokerStore : IBrokerStore
     protected async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
-        try
+        for (var attempt = 1; ; attempt++)
         {
-            var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
-            await using (connection.ConfigureAwait(false))
+            try
             {
-                return await work(connection).ConfigureAwait(false);
+                var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+                await using (connection.ConfigureAwait(false))
+                {
+                    return await work(connection).ConfigureAwait(false);
+                }
             }
-        }
-        catch (Exception ex) when (ex is not StoreUnavailableException && !cancellationToken.IsCancellationRequested && IsStoreFailure(ex))
-        {
-            throw Unavailable(ex);
+            catch (Exception ex) when (attempt == 1 && !cancellationToken.IsCancellationRequested && CanRetry(ex))
+            {
+                // Once: the call did not run, and a fresh connection may well succeed.
+            }
+            catch (Exception ex) when (ex is not StoreUnavailableException && !cancellationToken.IsCancellationRequested && IsStoreFailure(ex))
+            {
+                throw Unavailable(ex);
+            }
         }
     }
 

@@ -81,6 +81,19 @@ public sealed class PostgresServer : IAsyncDisposable
     public Task StartServerAsync() =>
         RunToolAsync("pg_ctl", ["-D", DataDirectory, "-o", Options, "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "start"]);
 
+    /// <summary>
+    /// Makes <paramref name="user"/> log in with its password over TCP (the cluster trusts everyone else), for tests
+    /// of what a wrong password does. The server re-reads its rules when signalled, a moment later: the caller waits
+    /// until a login with a wrong password fails.
+    /// </summary>
+    public async Task RequirePasswordAsync(string user)
+    {
+        var rules = Path.Combine(DataDirectory, "pg_hba.conf");
+        var text = await File.ReadAllTextAsync(rules).ConfigureAwait(false);
+        await File.WriteAllTextAsync(rules, $"host all {user} 127.0.0.1/32 scram-sha-256{Environment.NewLine}{text}").ConfigureAwait(false);
+        await RunToolAsync("pg_ctl", ["-D", DataDirectory, "reload"]).ConfigureAwait(false);
+    }
+
     public async ValueTask DisposeAsync()
     {
         try
