@@ -11,8 +11,14 @@ internal static class BrokerStores
         return settings.Kind switch
         {
             StoreKind.Memory => new MemoryBrokerStore(time),
-            // The sqlite and postgres stores are being built beside this (issue 11); until they land only memory opens.
-            _ => throw new NotSupportedException($"Broker:Store:Kind {settings.Kind} is not built yet"),
+            StoreKind.Sqlite => new SqliteBrokerStore(
+                settings.Path ?? throw new ArgumentException("the sqlite store needs its path (StoreSettingsReader resolves it)", nameof(settings)), time),
+            StoreKind.Postgres => new PostgresBrokerStore(
+                settings.ConnectionString ?? throw new ArgumentException("the postgres store needs its connection string", nameof(settings)),
+                settings.Schema,
+                time,
+                loggers.CreateLogger<PostgresBrokerStore>()),
+            _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Kind, "not a store kind"),
         };
     }
 }

@@ -288,6 +288,7 @@ internal sealed class MemoryBrokerStore : IBrokerStore
         lock (_lock)
         {
             RemoveWhere(_leases, l => l.MaxExpiresAt < now);
+            RemoveWhere(_tunnels, t => !_leases.ContainsKey(t.LeaseId));
             RemoveWhere(_idTokens, until => until < now);
             RemoveWhere(_nonces, until => until < now);
             _changes.RemoveAll(c => c.At < changesBefore);

@@ -6,7 +6,10 @@ internal sealed record StoreSettings
     /// <summary><c>Broker:Store:Kind</c>: sqlite (default), postgres or memory.</summary>
     public StoreKind Kind { get; init; } = StoreKind.Sqlite;
 
-    /// <summary><c>Broker:Store:Path</c>: the sqlite file. Default: <c>broker-state.db</c> beside the lease signing key.</summary>
+    /// <summary>
+    /// <c>Broker:Store:Path</c>: the sqlite file, a full path once read (<see cref="StoreSettingsReader"/>). Default:
+    /// <c>broker-state.db</c> beside the lease signing key (<c>Broker:Leases:SigningKeyPath</c>).
+    /// </summary>
     public string? Path { get; init; }
 
     /// <summary>
@@ -38,4 +41,12 @@ internal sealed record StoreSettings
     /// whose notifications are lost while a connection is down). Default: 1 second.
     /// </summary>
     public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>What <see cref="object.ToString"/> shows: everything but the connection string, which may hold a password.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"Kind = {Kind}, Path = {Path}, ConnectionString = {(ConnectionString is null ? "(none)" : "(hidden)")}, Schema = {Schema}, ");
+        builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"MaxStaleness = {MaxStaleness}, HeartbeatInterval = {HeartbeatInterval}, InstanceTimeout = {InstanceTimeout}, PollInterval = {PollInterval}");
+        return true;
+    }
 }
