@@ -23,8 +23,14 @@ internal static class StoreSettingsReader
             }
         }
 
-        // The remaining keys (Path, ConnectionString, ConnectionStringFile, Schema, MaxStaleness, HeartbeatInterval,
-        // InstanceTimeout, PollInterval) are read with the stores that use them (issue 11).
+        if (section["Path"] is { Length: > 0 } path)
+        {
+            settings = settings with { Path = System.IO.Path.GetFullPath(path) };
+        }
+
+        settings = StoreIntervalsReader.Read(section, settings, errors);
+
+        // The remaining keys (ConnectionString, ConnectionStringFile, Schema) are read with the stores that use them (issue 11).
         if (errors.Count > 0)
         {
             throw new BrokerConfigurationException(errors);
