@@ -43,6 +43,7 @@ internal sealed class StoreSync(
     private ITimer? _staleness;
     private Task _loop = Task.CompletedTask;
     private long _lastChange;
+    private int _disposed;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -77,8 +78,14 @@ internal sealed class StoreSync(
         await _loop.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Idempotent: the container disposes it as itself and as a hosted service.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         store.ChangesMayBeWaiting -= Wake;
         if (_staleness is not null)
         {
