@@ -174,7 +174,7 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
 
     private void End(Lease lease, string endReason, LeaseEndKind kind, string by, string peer, string? reason)
     {
-        lease.End(endReason, kind);
+        leases.EndSoon(lease, endReason, kind);
         AdminLog.LeaseRevoked(logger, lease.Id, by, peer, reason ?? "(no reason given)", lease.Caller.Describe());
     }
 

@@ -1,4 +1,5 @@
 using GitHubActionsPort.Broker.Auth;
+using GitHubActionsPort.Broker.Store;
 using GitHubActionsPort.Protocol.Tunnels;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
 
@@ -69,6 +70,20 @@ internal sealed class AuditTrail(AuditLog log, RefusalAggregator refusals)
         ["bytes_from_target"] = result?.BytesFromSocket ?? 0,
         ["duration_ms"] = (long)duration.TotalMilliseconds,
         ["reason"] = reason,
+    }));
+
+    /// <summary>
+    /// A tunnel another instance carried when it stopped sending heartbeats: recorded as ended by the instance that
+    /// found it lost, since the lost one could not record its end itself.
+    /// </summary>
+    public Task TunnelLostAsync(TunnelRecord tunnel, string lostInstance) => log.WriteAsync(new("tunnel.closed", new Dictionary<string, object?>
+    {
+        ["tunnel"] = tunnel.Id,
+        ["lease"] = tunnel.LeaseId,
+        ["target"] = tunnel.Target,
+        ["carried_by"] = lostInstance,
+        ["opened_at"] = tunnel.OpenedAt,
+        ["reason"] = "instance lost",
     }));
 
     public Task PolicyReloadedAsync(bool applied, string detail) => log.WriteAsync(new("policy.reloaded", new Dictionary<string, object?>

@@ -131,6 +131,12 @@ public static class BrokerCommand
             await Console.Error.WriteLineAsync($"ghaport-broker: configuration file is not valid JSON: {ex.Message} {JsonFileError.Describe(ex)}").ConfigureAwait(false);
             return ExitConfiguration;
         }
+        catch (Store.StoreUnavailableException ex)
+        {
+            // Start-up opens the store: one that cannot be reached stops the broker with its cause (and a restart may find it).
+            await Console.Error.WriteLineAsync($"ghaport-broker: cannot open the state store: {Store.StoreRefusal.Cause(ex)}").ConfigureAwait(false);
+            return ExitFailure;
+        }
         catch (ListenException ex)
         {
             // The raw lane, admin or metrics listener: its message names the address and the key that moves it.

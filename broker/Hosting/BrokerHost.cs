@@ -115,6 +115,8 @@ public static class BrokerHost
         builder.Services.AddSingleton<TargetDialer>();
         builder.Services.AddSingleton<TunnelAdmission>();
         builder.Services.AddSingleton<TunnelGate>();
+        // Slots given back while the store was out of reach are given back once it returns.
+        builder.Services.AddSingleton<IStoreChangeListener>(sp => sp.GetRequiredService<TunnelGate>());
         builder.Services.AddBrokerAdmin(admin!);
 
         builder.Services.AddGrpc(grpc =>
@@ -139,6 +141,7 @@ public static class BrokerHost
         }
 
         services?.Invoke(builder.Services);
+        builder.Services.TrackBrokerStore();
         var app = builder.Build();
         app.UseConnectionGuardRequests();
         app.MapGrpcService<BrokerService>();

@@ -30,6 +30,20 @@ internal sealed class Lease : IDisposable
     private long _expiresAtTicks;
 
     public Lease(string id, CallerIdentity caller, IReadOnlySet<string> targets, TimeSpan ttl, TimeSpan maxLifetime, int maxConnections, ECDsa sessionKey, string sessionKeyThumbprint, TimeProvider time)
+        : this(id, caller, targets, time.GetUtcNow(), ttl, maxLifetime, maxConnections, sessionKey, sessionKeyThumbprint, time)
+    {
+    }
+
+    /// <summary>
+    /// A lease as its store record describes it (granted here or by another instance, maybe before a restart): its
+    /// expiry timer runs from <paramref name="expiresAt"/>, and a lease already past it is ended at once.
+    /// </summary>
+    public Lease(string id, CallerIdentity caller, IReadOnlySet<string> targets, DateTimeOffset grantedAt, DateTimeOffset expiresAt, DateTimeOffset maxExpiresAt, int maxConnections, ECDsa sessionKey, string sessionKeyThumbprint, TimeProvider time)
+        : this(id, caller, targets, grantedAt, expiresAt - grantedAt, maxExpiresAt - grantedAt, maxConnections, sessionKey, sessionKeyThumbprint, time)
+    {
+    }
+
+    private Lease(string id, CallerIdentity caller, IReadOnlySet<string> targets, DateTimeOffset grantedAt, TimeSpan ttl, TimeSpan maxLifetime, int maxConnections, ECDsa sessionKey, string sessionKeyThumbprint, TimeProvider time)
     {
         Id = id;
         Caller = caller;
@@ -38,10 +52,11 @@ internal sealed class Lease : IDisposable
         SessionKey = sessionKey;
         SessionKeyThumbprint = sessionKeyThumbprint;
         _time = time;
-        GrantedAt = time.GetUtcNow();
+        GrantedAt = grantedAt;
         MaxExpiresAt = GrantedAt + maxLifetime;
         _expiresAtTicks = (GrantedAt + ttl).UtcTicks;
-        _expiry = time.CreateTimer(_ => _ending.Cancel(), null, ttl, Timeout.InfiniteTimeSpan);
+        var left = GrantedAt + ttl - time.GetUtcNow();
+        _expiry = time.CreateTimer(_ => _ending.Cancel(), null, left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
         // A lease ended early must not stay rooted by its expiry timer until it would have expired.
         _ending.Token.Register(() => _expiry.Dispose());
     }
@@ -85,23 +100,11 @@ internal sealed class Lease : IDisposable
     /// <summary>Ended so that the job's access is over (revoked, blocked, no longer permitted): no new session follows.</summary>
     public bool IsEndedForGood => EndKind is LeaseEndKind.Revoked or LeaseEndKind.Blocked or LeaseEndKind.NoLongerPermitted;
 
-    /// <summary>Claims one of the lease's connection slots; false when all are in use.</summary>
-    public bool TryOpenTunnel()
-    {
-        while (true)
-        {
-            var open = Volatile.Read(ref _openTunnels);
-            if (open >= MaxConnections)
-            {
-                return false;
-            }
-
-            if (Interlocked.CompareExchange(ref _openTunnels, open + 1, open) == open)
-            {
-                return true;
-            }
-        }
-    }
+    /// <summary>
+    /// Counts a tunnel this instance carries (for <c>sessions list</c>); the cap itself is counted over every instance
+    /// by the store (<see cref="Store.IBrokerStore.TryOpenTunnelAsync"/>).
+    /// </summary>
+    public void TunnelOpened() => Interlocked.Increment(ref _openTunnels);
 
     public void CloseTunnel() => Interlocked.Decrement(ref _openTunnels);
 
@@ -140,22 +143,33 @@ internal sealed class Lease : IDisposable
     public long NextTunnelNumber() => Interlocked.Increment(ref _tunnelsStarted);
 
     /// <summary>
-    /// Moves expiry to <paramref name="ttl"/> from now, capped by <see cref="MaxExpiresAt"/>; false when the lease
-    /// has ended or is already at its cap.
+    /// Where a renewal of <paramref name="ttl"/> from now would move expiry, capped by <see cref="MaxExpiresAt"/>; null
+    /// when the lease has ended or is already there. Nothing changes until <see cref="ExtendTo"/>: the store is told first.
     /// </summary>
-    public bool TryExtend(TimeSpan ttl)
+    public DateTimeOffset? ExtensionTarget(TimeSpan ttl)
+    {
+        var now = _time.GetUtcNow();
+        var target = now + ttl < MaxExpiresAt ? now + ttl : MaxExpiresAt;
+        return IsEnded || target <= ExpiresAt ? null : target;
+    }
+
+    /// <summary>
+    /// Moves expiry to <paramref name="expiresAt"/> (a renewal here, or one another instance recorded), never back
+    /// and never past <see cref="MaxExpiresAt"/>; false when the lease has ended or nothing moved.
+    /// </summary>
+    public bool ExtendTo(DateTimeOffset expiresAt)
     {
         lock (_renewing)
         {
-            var now = _time.GetUtcNow();
-            var target = now + ttl < MaxExpiresAt ? now + ttl : MaxExpiresAt;
+            var target = expiresAt < MaxExpiresAt ? expiresAt : MaxExpiresAt;
             if (IsEnded || target <= ExpiresAt)
             {
                 return false;
             }
 
             Interlocked.Exchange(ref _expiresAtTicks, target.UtcTicks);
-            _expiry.Change(target - now, Timeout.InfiniteTimeSpan);
+            var left = target - _time.GetUtcNow();
+            _expiry.Change(left > TimeSpan.Zero ? left : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
             return !IsEnded;
         }
     }
@@ -190,7 +204,10 @@ internal sealed class Lease : IDisposable
     public void ForgetProofNonces() => _proofNonces.Clear();
 
     /// <summary>Ends the lease now: every tunnel of it is ended with <paramref name="reason"/>; the first end's kind stands.</summary>
-    public void End(string reason, LeaseEndKind kind)
+    public void End(string reason, LeaseEndKind kind) => EndAsRecorded(reason, kind, _time.GetUtcNow());
+
+    /// <summary>Ends the lease as its store record says it ended (here or at another instance, <paramref name="at"/>).</summary>
+    public void EndAsRecorded(string reason, LeaseEndKind kind, DateTimeOffset at)
     {
         lock (_renewing)
         {
@@ -198,7 +215,7 @@ internal sealed class Lease : IDisposable
             {
                 EndReason = reason;
                 EndKind = kind;
-                EndedAt = _time.GetUtcNow();
+                EndedAt = at;
             }
         }
 

@@ -8,6 +8,8 @@ internal static class LeaseServiceCollectionExtensions
         services.AddSingleton<LeaseSigningKey>();
         services.AddSingleton<LeaseTokens>();
         services.AddSingleton<LeaseStore>();
+        // Hears every instance's ends and renewals of the leases it holds.
+        services.AddSingleton<Store.IStoreChangeListener>(sp => sp.GetRequiredService<LeaseStore>());
         return services;
     }
 }

@@ -34,6 +34,12 @@ internal sealed class LeaseSigningKey : IDisposable
 
     public ECDsaSecurityKey SecurityKey { get; }
 
+    /// <summary>The key's <c>kid</c>: its RFC 7638 thumbprint, as other instances look it up in the store.</summary>
+    public string KeyId => SecurityKey.KeyId;
+
+    /// <summary>The public half (SubjectPublicKeyInfo), published in the store so every instance accepts this one's leases.</summary>
+    public byte[] PublicKey() => _key.ExportSubjectPublicKeyInfo();
+
     public void Dispose() => _key.Dispose();
 
     private static ECDsa Load(string path)

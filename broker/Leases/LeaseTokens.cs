@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
 using System.Text.Json;
+using GitHubActionsPort.Broker.Store;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
@@ -6,15 +9,27 @@ namespace GitHubActionsPort.Broker.Leases;
 
 /// <summary>
 /// Lease tokens: JWTs the broker signs with its own key, naming the lease, its subject, targets, expiry,
-/// connection cap and the thumbprint of the session key (<c>cnf.jkt</c>, RFC 7800) that must sign every use.
+/// connection cap and the thumbprint of the session key (<c>cnf.jkt</c>, RFC 7800) that must sign every use. A
+/// token is accepted when its <c>kid</c> names this instance's key or one another instance published in the store.
 /// </summary>
-internal sealed class LeaseTokens(LeaseSigningKey signingKey)
+internal sealed class LeaseTokens(LeaseSigningKey signingKey, IBrokerStore store)
 {
     private const string Issuer = "ghaport-broker";
     private const string Audience = "ghaport-lease";
     private const int MaxTokenLength = 8 * 1024;
 
+    /// <summary>Key ids remembered as unknown at most: any caller can name one, so their memory is bounded (then forgotten at once).</summary>
+    private const int MaxUnknownKeys = 1024;
+
     private readonly JsonWebTokenHandler _handler = new() { MapInboundClaims = false };
+
+    /// <summary>
+    /// Other instances' keys by kid, read from the store once each: a key is never replaced under its kid (it is the
+    /// key's own thumbprint), so a copy never goes stale. Null for a kid the store does not hold.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, SecurityKey?> _published = new(StringComparer.Ordinal);
+
+    private int _unknown;
 
     public string Issue(Lease lease)
     {
@@ -38,10 +53,13 @@ internal sealed class LeaseTokens(LeaseSigningKey signingKey)
         });
     }
 
-    /// <summary>The lease id and session-key thumbprint of a token this broker signed and that has not expired; else null.</summary>
+    /// <summary>
+    /// The lease id and session-key thumbprint of a token a live instance signed and that has not expired; else null.
+    /// Throws <see cref="StoreUnavailableException"/> when the signer's key had to be read from a store out of reach.
+    /// </summary>
     public async Task<(string LeaseId, string Thumbprint, DateTimeOffset ExpiresAt)?> ValidateAsync(string? token)
     {
-        if (string.IsNullOrEmpty(token) || token.Length > MaxTokenLength)
+        if (string.IsNullOrEmpty(token) || token.Length > MaxTokenLength || await SigningKeyOfAsync(token).ConfigureAwait(false) is not { } key)
         {
             return null;
         }
@@ -50,11 +68,11 @@ internal sealed class LeaseTokens(LeaseSigningKey signingKey)
         {
             ValidIssuer = Issuer,
             ValidAudience = Audience,
-            IssuerSigningKey = signingKey.SecurityKey,
+            IssuerSigningKey = key,
             ValidAlgorithms = [SecurityAlgorithms.EcdsaSha256],
             RequireSignedTokens = true,
             RequireExpirationTime = true,
-            // The broker checks its own tokens against its own clock.
+            // Instances keep NTP time, as the store's expiry times already require.
             ClockSkew = TimeSpan.Zero,
         }).ConfigureAwait(false);
 
@@ -70,5 +88,77 @@ internal sealed class LeaseTokens(LeaseSigningKey signingKey)
             && jkt.ValueKind == JsonValueKind.String
                 ? (jwt.Id, jkt.GetString()!, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero))
                 : null;
+    }
+
+    /// <summary>The key the token's header names (its <c>kid</c>): this instance's, or a published one; null when none.</summary>
+    private async Task<SecurityKey?> SigningKeyOfAsync(string token)
+    {
+        string kid;
+        try
+        {
+            kid = new JsonWebToken(token).Kid;
+        }
+        catch (ArgumentException)
+        {
+            // Not a JWT at all (SecurityTokenMalformedException is one).
+            return null;
+        }
+
+        if (string.Equals(kid, signingKey.KeyId, StringComparison.Ordinal))
+        {
+            return signingKey.SecurityKey;
+        }
+
+        // A thumbprint is 43 base64url characters: anything else is no key of ours, and not worth a store read.
+        if (kid is not { Length: 43 } || !kid.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+        {
+            return null;
+        }
+
+        if (_published.TryGetValue(kid, out var known))
+        {
+            return known;
+        }
+
+        var published = await store.FindSigningKeyAsync(kid, CancellationToken.None).ConfigureAwait(false);
+        var key = published is null ? null : Import(published);
+        if (key is null && Interlocked.Increment(ref _unknown) > MaxUnknownKeys)
+        {
+            foreach (var (id, value) in _published)
+            {
+                if (value is null)
+                {
+                    _published.TryRemove(id, out _);
+                }
+            }
+
+            Interlocked.Exchange(ref _unknown, 0);
+        }
+
+        return _published.GetOrAdd(kid, key);
+    }
+
+    /// <summary>A published public key, provided its thumbprint is the kid it was published under; else null.</summary>
+    private static ECDsaSecurityKey? Import(SigningKeyRecord published)
+    {
+        var ecdsa = ECDsa.Create();
+        try
+        {
+            ecdsa.ImportSubjectPublicKeyInfo(published.PublicKey, out _);
+            var key = new ECDsaSecurityKey(ecdsa) { CryptoProviderFactory = new CryptoProviderFactory() };
+            if (ecdsa.KeySize != 256 || Base64UrlEncoder.Encode(key.ComputeJwkThumbprint()) != published.KeyId)
+            {
+                ecdsa.Dispose();
+                return null;
+            }
+
+            key.KeyId = published.KeyId;
+            return key;
+        }
+        catch (CryptographicException)
+        {
+            ecdsa.Dispose();
+            return null;
+        }
     }
 }

@@ -184,7 +184,7 @@ internal sealed class PolicyReloader(
         {
             if (!policy.Decide(lease.Caller, lease.Targets, null).Allowed)
             {
-                lease.End(LeaseEndReason, LeaseEndKind.NoLongerPermitted);
+                leases.EndSoon(lease, LeaseEndReason, LeaseEndKind.NoLongerPermitted);
                 PolicyLog.LeaseEndedByPolicy(logger, lease.Id, lease.Caller.Describe(), string.Join(',', lease.Targets.Order(StringComparer.Ordinal)));
             }
         }

@@ -132,7 +132,20 @@ internal sealed partial class RawLaneConnection(
             return null;
         }
 
-        var (lease, failure, endedForGood) = await leases.AuthenticateAsync(hello.LeaseToken, hello.Proof, RawLaneFrame.HelloMethod, string.Empty).ConfigureAwait(false);
+        Leases.Lease? lease;
+        string? failure;
+        Leases.Lease? endedForGood;
+        try
+        {
+            (lease, failure, endedForGood) = await leases.AuthenticateAsync(hello.LeaseToken, hello.Proof, RawLaneFrame.HelloMethod, string.Empty).ConfigureAwait(false);
+        }
+        catch (RpcException unavailable)
+        {
+            // The state store could not answer: the agent hears why, and may try again (or another instance).
+            await RefuseAsync(agent, peer, unavailable.StatusCode, unavailable.Status.Detail, stopping).ConfigureAwait(false);
+            return null;
+        }
+
         if (lease is null)
         {
             Log.LeaseRejected(logger, peer, failure!);

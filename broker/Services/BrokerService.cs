@@ -9,6 +9,7 @@ using GitHubActionsPort.Broker.Leases;
 using Lease = GitHubActionsPort.Broker.Leases.Lease;
 using GitHubActionsPort.Broker.Policy;
 using GitHubActionsPort.Broker.RawLane;
+using GitHubActionsPort.Broker.Store;
 using GitHubActionsPort.Broker.Telemetry;
 using GitHubActionsPort.Broker.Tunnels;
 using GitHubActionsPort.Protocol.V1;
@@ -53,11 +54,12 @@ internal sealed partial class BrokerService(
 
         // The rule's cap on the lease's whole life, renewals included: the decision for an unbounded request.
         var maxLifetime = policy.Decide(caller, targets, TimeSpan.MaxValue).Ttl;
-        var (lease, token) = leases.Grant(caller, targets, decision.Ttl, maxLifetime, decision.MaxConnections, sessionKey);
+        var (lease, token) = await leases.GrantAsync(
+            caller, targets, decision.Ttl, maxLifetime, decision.MaxConnections, sessionKey, request.SessionPublicKey.ToByteArray(), context.CancellationToken).ConfigureAwait(false);
         // A block placed between the check above and the grant did not see this lease in its sweep: check again.
         if (blocks.Match(caller) is not null)
         {
-            lease.End("sessions for this job are blocked by an administrator", LeaseEndKind.Blocked);
+            await EndRefusedAsync(lease, "sessions for this job are blocked by an administrator", LeaseEndKind.Blocked).ConfigureAwait(false);
             RefuseIfBlocked(caller, lease.Id);
         }
 
@@ -68,7 +70,7 @@ internal sealed partial class BrokerService(
         }
         catch (AuditWriteException ex)
         {
-            lease.End("the audit trail could not record it", LeaseEndKind.Broker);
+            await EndRefusedAsync(lease, "the audit trail could not record it", LeaseEndKind.Broker).ConfigureAwait(false);
             throw new RpcException(new Status(StatusCode.Unavailable, "the broker cannot record sessions in its audit trail right now; try again later"), ex.Message);
         }
 
@@ -102,8 +104,13 @@ internal sealed partial class BrokerService(
 
         var lifetimeEnd = lease.GrantedAt + policy.Decide(caller, lease.Targets, TimeSpan.MaxValue).Ttl;
         var extension = Min(decision.Ttl, lifetimeEnd - time.GetUtcNow());
-        if (extension <= TimeSpan.Zero || !lease.TryExtend(extension))
+        if (extension <= TimeSpan.Zero || !await leases.TryExtendAsync(lease, extension, context.CancellationToken).ConfigureAwait(false))
         {
+            if (lease.IsEndedForGood)
+            {
+                throw Refusal(LeaseStore.EndedStatus(lease));
+            }
+
             Log.RenewalRefused(logger, lease.Id, "the lease is at its maximum life");
             throw new RpcException(new Status(StatusCode.FailedPrecondition, $"lease {lease.Id} has reached its maximum life (it ends at {lease.ExpiresAt:u}); open a new session"));
         }
@@ -163,7 +170,16 @@ internal sealed partial class BrokerService(
     public override async Task<CloseSessionResponse> CloseSession(CloseSessionRequest request, ServerCallContext context)
     {
         var lease = await AuthenticateLeaseAsync(context, nameof(CloseSession), string.Empty).ConfigureAwait(false);
-        lease.End("closed by the agent", LeaseEndKind.Closed);
+        try
+        {
+            await leases.EndAsync(lease, "closed by the agent", LeaseEndKind.Closed, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // Ended here all the same; the agent hears that other instances may not have.
+            throw StoreRefusal.Exception(ex);
+        }
+
         Log.SessionClosed(logger, lease.Id);
         return new CloseSessionResponse();
     }
@@ -178,6 +194,22 @@ internal sealed partial class BrokerService(
         if (drain.IsDraining)
         {
             throw BrokerDraining.Refusal(detail);
+        }
+    }
+
+    /// <summary>
+    /// Ends a lease granted a moment ago and refused after all (blocked meanwhile, or not audited); the refusal stands
+    /// whether or not the store heard, and the lease ends here either way.
+    /// </summary>
+    private async Task EndRefusedAsync(Lease lease, string reason, LeaseEndKind kind)
+    {
+        try
+        {
+            await leases.EndAsync(lease, reason, kind).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException)
+        {
+            // LeaseStore logged it; the lease ended here, and nobody holds its token.
         }
     }
 

@@ -45,6 +45,26 @@ internal static class BrokerMetrics
     private static readonly ObservableGauge<int> DrainingGauge = Meter.CreateObservableGauge(
         "ghaport.draining", () => Volatile.Read(ref _draining), "{state}", "1 while the broker drains (stopping: new sessions and tunnels refused, open tunnels finishing); else 0.");
 
+    // One store per broker process, like the audit trail: a test host running several brokers sees the last to change.
+    private static int _storeUp = 1;
+    private static long _storeContactTicks = DateTimeOffset.UtcNow.UtcTicks;
+
+    private static readonly ObservableGauge<int> StoreUpGauge = Meter.CreateObservableGauge(
+        "ghaport.store.up", () => Volatile.Read(ref _storeUp), "{state}", "1 while the state store answers; 0 while it cannot be reached (new sessions and tunnels are refused).");
+
+    private static readonly Counter<long> StoreErrors = Meter.CreateCounter<long>(
+        "ghaport.store.errors", "{call}", "State store calls that could not reach the store.");
+
+    private static readonly ObservableGauge<double> StoreLastContactGauge = Meter.CreateObservableGauge(
+        "ghaport.store.last_contact", () => (DateTimeOffset.UtcNow - new DateTimeOffset(Interlocked.Read(ref _storeContactTicks), TimeSpan.Zero)).TotalSeconds,
+        "s", "Seconds since a state store call last succeeded; past Broker:Store:MaxStaleness open tunnels are ended.");
+
+    public static void StoreUp(bool up) => Volatile.Write(ref _storeUp, up ? 1 : 0);
+
+    public static void StoreError() => StoreErrors.Add(1);
+
+    public static void StoreContact(DateTimeOffset at) => Interlocked.Exchange(ref _storeContactTicks, at.UtcTicks);
+
     public static void AuditWriteFailed(int records) => AuditWriteFailures.Add(records);
 
     public static void Draining(bool draining) => Volatile.Write(ref _draining, draining ? 1 : 0);

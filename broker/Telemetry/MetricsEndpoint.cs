@@ -1,6 +1,7 @@
 using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Draining;
 using GitHubActionsPort.Broker.Hosting;
+using GitHubActionsPort.Broker.Store;
 using Prometheus;
 
 namespace GitHubActionsPort.Broker.Telemetry;
@@ -9,10 +10,11 @@ namespace GitHubActionsPort.Broker.Telemetry;
 /// <c>/metrics</c> (Prometheus text format: every System.Diagnostics.Metrics instrument of the broker, through
 /// prometheus-net's meter adapter) and <c>/healthz</c>, on their own small HTTP/1.1 server so a scraper never
 /// touches the job-facing port. <c>/healthz</c> answers 503 <c>audit cannot write</c> while the audit trail cannot
-/// be written (sessions and tunnels are refused then), and <c>ok</c> again once it can; and 503 <c>draining</c> from
-/// the moment a stop begins, so a balancer sends new connections elsewhere while open tunnels finish.
+/// be written, 503 <c>state store unreachable</c> while the state store cannot be reached (sessions and tunnels are
+/// refused then), and <c>ok</c> again once both can; and 503 <c>draining</c> from the moment a stop begins, so a
+/// balancer sends new connections elsewhere while open tunnels finish.
 /// </summary>
-internal sealed partial class MetricsEndpoint(MetricsSettings settings, AuditLog audit, BrokerDrain drain, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
+internal sealed partial class MetricsEndpoint(MetricsSettings settings, AuditLog audit, StoreHealth store, BrokerDrain drain, ILoggerFactory loggerFactory) : IHostedService, IAsyncDisposable
 {
     private SideServer? _server;
 
@@ -75,6 +77,10 @@ internal sealed partial class MetricsEndpoint(MetricsSettings settings, AuditLog
             case "/healthz" when !audit.IsWritable:
                 context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 await context.Response.WriteAsync("audit cannot write\n", context.RequestAborted).ConfigureAwait(false);
+                break;
+            case "/healthz" when !store.IsReachable:
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                await context.Response.WriteAsync("state store unreachable\n", context.RequestAborted).ConfigureAwait(false);
                 break;
             case "/healthz":
                 await context.Response.WriteAsync("ok\n", context.RequestAborted).ConfigureAwait(false);

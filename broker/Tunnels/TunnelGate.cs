@@ -1,9 +1,12 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using GitHubActionsPort.Broker.Audit;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Configuration;
 using GitHubActionsPort.Broker.Draining;
+using GitHubActionsPort.Broker.Leases;
 using GitHubActionsPort.Broker.Policy;
+using GitHubActionsPort.Broker.Store;
 using GitHubActionsPort.Broker.Telemetry;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.Tunnels;
@@ -25,9 +28,19 @@ internal sealed partial class TunnelGate(
     TunnelAdmission admission,
     AuditTrail audit,
     BrokerDrain drain,
+    LeaseStore leases,
+    IBrokerStore store,
+    BrokerInstance instance,
+    StoreHealth health,
     TimeProvider time,
-    ILogger<TunnelGate> logger)
+    ILogger<TunnelGate> logger) : IStoreChangeListener
 {
+    /// <summary>
+    /// Slots of tunnels that ended while the store was out of reach, by store id: given back when it returns, so a
+    /// lease does not lose its places for good to an outage.
+    /// </summary>
+    private readonly ConcurrentDictionary<string, byte> _unreturned = new(StringComparer.Ordinal);
+
     /// <summary>
     /// Admits, records and dials a tunnel of <paramref name="lease"/> to <paramref name="targetName"/>; throws an
     /// <see cref="RpcException"/> with the refusal. <paramref name="callEnded"/> fires when the agent's side goes.
@@ -48,31 +61,45 @@ internal sealed partial class TunnelGate(
             throw BrokerDraining.Refusal(BrokerDraining.TunnelDetail);
         }
 
-        if (!lease.TryOpenTunnel())
+        if (health.IsStale)
         {
             drain.ExitTunnel();
-            Log.TunnelLimitReached(logger, lease.Id, targetName, lease.MaxConnections);
-            throw new RpcException(new Status(StatusCode.ResourceExhausted, $"lease {lease.Id} allows at most {lease.MaxConnections} open connections"));
+            throw new RpcException(new Status(StatusCode.Unavailable, health.StaleReason + "; try again later"));
+        }
+
+        var tunnelId = $"{lease.Id}/{lease.NextTunnelNumber()}";
+        // Numbers restart with each instance (and each start): the store's id names the instance too.
+        var slotId = $"{tunnelId}@{instance.Id}";
+        try
+        {
+            await TakeSlotAsync(lease, slotId, tunnelId, targetName).ConfigureAwait(false);
+        }
+        catch
+        {
+            drain.ExitTunnel();
+            throw;
         }
 
         if (!admission.TryEnter())
         {
-            lease.CloseTunnel();
+            GiveBackSlot(slotId);
             drain.ExitTunnel();
             Log.BrokerTunnelLimitReached(logger, lease.Id, targetName, settings.Transport.MaxTunnels);
             throw new RpcException(new Status(StatusCode.ResourceExhausted, "the broker is at its limit of open tunnels; try again shortly"));
         }
 
+        lease.TunnelOpened();
         void Release()
         {
             admission.Exit();
             lease.CloseTunnel();
+            GiveBackSlot(slotId);
             drain.ExitTunnel();
         }
 
-        var tunnelId = $"{lease.Id}/{lease.NextTunnelNumber()}";
         var started = time.GetTimestamp();
-        var ends = CancellationTokenSource.CreateLinkedTokenSource(callEnded, lease.Ended, drain.Stopping);
+        // The store's outage past MaxStaleness ends it too: this instance could no longer hear its lease revoked.
+        var ends = CancellationTokenSource.CreateLinkedTokenSource(callEnded, lease.Ended, drain.Stopping, health.Stale);
         try
         {
             var target = await RecordAndDialAsync(lease, tunnelId, targetName, address, peer, lane, ends.Token).ConfigureAwait(false);
@@ -142,10 +169,78 @@ internal sealed partial class TunnelGate(
     public Status? WhyEnded(Lease lease)
     {
         ArgumentNullException.ThrowIfNull(lease);
-        return lease.IsEndedForGood ? Leases.LeaseStore.EndedStatus(lease)
+        return lease.IsEndedForGood ? LeaseStore.EndedStatus(lease)
             : lease.IsEnded ? new Status(StatusCode.Aborted, lease.EndReason is { } reason ? $"lease {lease.Id} ended: {reason}" : $"lease {lease.Id} expired at {lease.ExpiresAt:u}; open a new session")
             : drain.Stopping.IsCancellationRequested ? new Status(StatusCode.Unavailable, "the broker is stopping")
+            : health.IsStale ? new Status(StatusCode.Unavailable, health.StaleReason)
             : null;
+    }
+
+    /// <summary>Nothing to do on a change: slots are the store's to count.</summary>
+    public Task OnChangeAsync(StoreChange change, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>The store is back (or the broker starting): gives back the slots that could not be given back while it was out of reach.</summary>
+    public async Task ReloadAsync(CancellationToken cancellationToken)
+    {
+        foreach (var slotId in _unreturned.Keys.ToList())
+        {
+            await store.CloseTunnelAsync(slotId, cancellationToken).ConfigureAwait(false);
+            _unreturned.TryRemove(slotId, out _);
+        }
+    }
+
+    /// <summary>
+    /// Takes one of the lease's slots, counted over every instance by the store; refuses when they are all taken, the
+    /// lease ended (at any instance), or the store cannot be reached.
+    /// </summary>
+    private async Task TakeSlotAsync(Lease lease, string slotId, string tunnelId, string targetName)
+    {
+        try
+        {
+            if (await store.TryOpenTunnelAsync(new TunnelRecord(slotId, lease.Id, targetName, instance.Id, time.GetUtcNow()), lease.MaxConnections, CancellationToken.None).ConfigureAwait(false))
+            {
+                return;
+            }
+
+            // Full, or ended at another instance a moment ago (its change not read here yet): the store says which.
+            await leases.RefreshAsync(lease).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            Log.TunnelStoreUnavailable(logger, tunnelId, targetName, StoreRefusal.Cause(ex));
+            throw StoreRefusal.Exception(ex);
+        }
+
+        if (WhyEnded(lease) is { } ended && lease.IsEnded)
+        {
+            throw new RpcException(ended);
+        }
+
+        Log.TunnelLimitReached(logger, lease.Id, targetName, lease.MaxConnections);
+        throw new RpcException(new Status(StatusCode.ResourceExhausted, $"lease {lease.Id} allows at most {lease.MaxConnections} open connections"));
+    }
+
+    /// <summary>Gives a slot back in the background (a tunnel's end does not wait on the store); kept for later when the store is out of reach.</summary>
+    private void GiveBackSlot(string slotId)
+    {
+        _ = GiveBackSlotAsync(slotId);
+    }
+
+    private async Task GiveBackSlotAsync(string slotId)
+    {
+        try
+        {
+            await store.CloseTunnelAsync(slotId, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            _unreturned.TryAdd(slotId, 0);
+            Log.SlotNotReturned(logger, slotId, StoreRefusal.Cause(ex));
+        }
+        catch (Exception ex)
+        {
+            Log.SlotReturnFailed(logger, slotId, ex);
+        }
     }
 
     /// <summary>Marks a refusal raised after the opening was audited, so its close is audited too.</summary>
@@ -240,5 +335,14 @@ internal sealed partial class TunnelGate(
 
         [LoggerMessage(15, LogLevel.Warning, "An audit record was not written: {Reason}", EventName = "AuditSkipped")]
         public static partial void AuditSkipped(ILogger logger, string reason);
+
+        [LoggerMessage(16, LogLevel.Warning, "Tunnel {TunnelId} to {Target} refused: the state store is unreachable ({Cause})", EventName = "TunnelStoreUnavailable")]
+        public static partial void TunnelStoreUnavailable(ILogger logger, string tunnelId, string target, string cause);
+
+        [LoggerMessage(17, LogLevel.Warning, "Tunnel slot {SlotId} not given back yet: the state store is unreachable ({Cause}); it is given back when the store returns", EventName = "TunnelSlotNotReturned")]
+        public static partial void SlotNotReturned(ILogger logger, string slotId, string cause);
+
+        [LoggerMessage(18, LogLevel.Error, "Tunnel slot {SlotId} could not be given back", EventName = "TunnelSlotReturnFailed")]
+        public static partial void SlotReturnFailed(ILogger logger, string slotId, Exception exception);
     }
 }

@@ -14,7 +14,10 @@ public static class BrokerProcess
         // The admin endpoint's fixed default port would collide with a broker already on this host.
         var withAdmin = new Dictionary<string, string?>(environment ?? new Dictionary<string, string?>());
         withAdmin.TryAdd("Broker__Admin__Url", "http://127.0.0.1:0");
-        withAdmin.TryAdd("Broker__Audit__Path", BrokerUnderTest.TempAuditPath());
+        var audit = BrokerUnderTest.TempAuditPath();
+        withAdmin.TryAdd("Broker__Audit__Path", audit);
+        withAdmin.TryAdd("Broker__Store__Kind", "memory");
+        withAdmin.TryAdd("Broker__Store__Path", BrokerUnderTest.TempStorePath(audit));
         withAdmin.TryAdd("Broker__Metrics__Url", "http://127.0.0.1:0");
         return ChildProcess.Start("ghaport-broker.dll", args, withAdmin, inherit: name =>
             !name.StartsWith("Broker__", StringComparison.OrdinalIgnoreCase) && !name.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase));

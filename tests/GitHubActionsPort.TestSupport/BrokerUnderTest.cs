@@ -84,7 +84,12 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         // it with a tunnel open would otherwise wait out the drain. Tests of the drain set their own.
         overrides.TryAdd("Broker:Transport:DrainTimeout", "0");
         // A trail of its own per broker: tests run many brokers, and one trail has one writer.
-        overrides.TryAdd("Broker:Audit:Path", TempAuditPath());
+        var audit = TempAuditPath();
+        overrides.TryAdd("Broker:Audit:Path", audit);
+        // The broker's state beside its trail. Memory until the durable stores land (issue 11); a test sharing one
+        // store between brokers registers it through services, which wins over this.
+        overrides.TryAdd("Broker:Store:Kind", "memory");
+        overrides.TryAdd("Broker:Store:Path", TempStorePath(audit));
         var app = BrokerHost.Build(
             ["--urls", listen.GetLeftPart(UriPartial.Authority)],
             overrides: overrides,
@@ -102,6 +107,9 @@ public sealed class BrokerUnderTest : IAsyncDisposable
     /// <summary>A fresh audit trail path under the temp folder.</summary>
     public static string TempAuditPath() =>
         Path.Combine(Path.GetTempPath(), "ghaport-audit-" + Guid.NewGuid().ToString("N"), "audit.jsonl");
+
+    /// <summary>A state store file beside the audit trail at <paramref name="auditPath"/> (its folder is the test's own).</summary>
+    public static string TempStorePath(string auditPath) => Path.Combine(Path.GetDirectoryName(auditPath)!, "broker-state.db");
 
     public async ValueTask DisposeAsync()
     {

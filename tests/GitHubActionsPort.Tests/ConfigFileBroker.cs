@@ -34,10 +34,11 @@ public sealed class ConfigFileBroker : IAsyncDisposable
         var path = Path.Combine(folder.FullName, "broker.json");
         await File.WriteAllTextAsync(path, ToJson(configuration));
         var logs = new LogSink { Echo = TestContext.Progress };
+        var audit = BrokerUnderTest.TempAuditPath();
         var app = BrokerHost.Build(
             ["--urls", "http://127.0.0.1:0"],
             configFiles: [path],
-            overrides: new Dictionary<string, string?> { ["Broker:Admin:Url"] = "http://127.0.0.1:0", ["Broker:Audit:Path"] = BrokerUnderTest.TempAuditPath(), ["Broker:Metrics:Url"] = "http://127.0.0.1:0" },
+            overrides: new Dictionary<string, string?> { ["Broker:Admin:Url"] = "http://127.0.0.1:0", ["Broker:Audit:Path"] = audit, ["Broker:Store:Kind"] = "memory", ["Broker:Store:Path"] = BrokerUnderTest.TempStorePath(audit), ["Broker:Metrics:Url"] = "http://127.0.0.1:0" },
             logging: logging =>
             {
                 logging.ClearProviders();
