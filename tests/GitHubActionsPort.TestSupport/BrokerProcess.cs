@@ -16,6 +16,8 @@ public static class BrokerProcess
         withAdmin.TryAdd("Broker__Admin__Url", "http://127.0.0.1:0");
         withAdmin.TryAdd("Broker__Audit__Path", BrokerUnderTest.TempAuditPath());
         withAdmin.TryAdd("Broker__Metrics__Url", "http://127.0.0.1:0");
+        // Until the sqlite store lands (issue 11) only memory opens; the lead switches this to sqlite at merge.
+        withAdmin.TryAdd("Broker__Store__Kind", "memory");
         return ChildProcess.Start("ghaport-broker.dll", args, withAdmin, inherit: name =>
             !name.StartsWith("Broker__", StringComparison.OrdinalIgnoreCase) && !name.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase));
     }

@@ -82,6 +82,8 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         overrides.TryAdd("Broker:Transport:MaxSessionFailuresPerSource", "1000000");
         // A trail of its own per broker: tests run many brokers, and one trail has one writer.
         overrides.TryAdd("Broker:Audit:Path", TempAuditPath());
+        // Until the sqlite store lands (issue 11) only memory opens; the lead switches this to sqlite at merge.
+        overrides.TryAdd("Broker:Store:Kind", "memory");
         var app = BrokerHost.Build(
             ["--urls", listen.GetLeftPart(UriPartial.Authority)],
             overrides: overrides,
