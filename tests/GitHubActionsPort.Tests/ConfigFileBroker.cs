@@ -37,7 +37,7 @@ public sealed class ConfigFileBroker : IAsyncDisposable
         var app = BrokerHost.Build(
             ["--urls", "http://127.0.0.1:0"],
             configFiles: [path],
-            overrides: new Dictionary<string, string?> { ["Broker:Admin:Url"] = "http://127.0.0.1:0", ["Broker:Audit:Path"] = BrokerUnderTest.TempAuditPath(), ["Broker:Metrics:Url"] = "http://127.0.0.1:0" },
+            overrides: new Dictionary<string, string?> { ["Broker:Admin:Url"] = "http://127.0.0.1:0", ["Broker:Audit:Path"] = BrokerUnderTest.TempAuditPath(), ["Broker:Metrics:Url"] = "http://127.0.0.1:0", ["Broker:Store:Kind"] = "memory" },
             logging: logging =>
             {
                 logging.ClearProviders();
