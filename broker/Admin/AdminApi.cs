@@ -2,14 +2,18 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Leases;
+using GitHubActionsPort.Broker.Store;
 
 namespace GitHubActionsPort.Broker.Admin;
 
 /// <summary>
 /// The admin endpoint's requests: <c>GET /admin/sessions</c>, <c>POST /admin/revoke</c>, <c>GET /admin/blocks</c>,
-/// <c>DELETE /admin/blocks/{id}</c>. Every request, known path or not, must carry the admin credential first.
+/// <c>DELETE /admin/blocks/{id}</c>. Every request, known path or not, must carry the admin credential first. Leases,
+/// tunnels, blocks and instances are read from and written to the state store, so any instance answers for every
+/// instance; when the store cannot be reached the answer is 503 naming it, never a partial act reported as done.
 /// </summary>
-internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, SessionBlocks blocks, ILogger<AdminApi> logger)
+internal sealed class AdminApi(
+    AdminCredential credential, LeaseStore leases, SessionBlocks blocks, IBrokerStore store, TimeProvider time, ILogger<AdminApi> logger)
 {
     /// <summary>Header the CLI names its operator in (user@host): recorded with what they did, never trusted for access.</summary>
     public const string ByHeader = "Ghaport-Admin-By";
@@ -30,14 +34,36 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
         }
 
         var by = AuditText.Clean(request.Headers[ByHeader].ToString() is { Length: > 0 } named ? named : "an unnamed administrator");
+        try
+        {
+            await DispatchAsync(context, by, peer).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex) when (!context.Response.HasStarted)
+        {
+            AdminLog.StoreUnavailable(logger, request.Method, AuditText.Clean(request.Path.Value ?? string.Empty), store.Describe(), ex.Message);
+            // A revoke may have ended some leases before the store went away: the operator is told to look, not that it is done.
+            var what = request.Method == "GET" ? "nothing could be read" : "the request may be only partly done; check with 'ghaport-broker sessions list' and send it again";
+            await ReplyAsync(context, StatusCodes.Status503ServiceUnavailable,
+                new AdminError($"the broker's state store ({store.Describe()}) is unreachable: {ex.Message}; {what}"), AdminJson.Default.AdminError).ConfigureAwait(false);
+        }
+    }
+
+    private async Task DispatchAsync(HttpContext context, string by, string peer)
+    {
+        var request = context.Request;
         var path = request.Path.Value ?? string.Empty;
+        var cancellationToken = context.RequestAborted;
         switch (request.Method, path)
         {
             case ("GET", "/admin/sessions"):
-                await ReplyAsync(context, StatusCodes.Status200OK, new SessionsReply(Sessions(), Blocks()), AdminJson.Default.SessionsReply).ConfigureAwait(false);
+                var reply = new SessionsReply(
+                    await SessionsAsync(cancellationToken).ConfigureAwait(false),
+                    await BlocksAsync(cancellationToken).ConfigureAwait(false),
+                    (await store.InstancesAsync(cancellationToken).ConfigureAwait(false)).Select(InstanceSummary.Of).ToList());
+                await ReplyAsync(context, StatusCodes.Status200OK, reply, AdminJson.Default.SessionsReply).ConfigureAwait(false);
                 break;
             case ("GET", "/admin/blocks"):
-                await ReplyAsync(context, StatusCodes.Status200OK, Blocks(), AdminJson.Default.IReadOnlyListBlockSummary).ConfigureAwait(false);
+                await ReplyAsync(context, StatusCodes.Status200OK, await BlocksAsync(cancellationToken).ConfigureAwait(false), AdminJson.Default.IReadOnlyListBlockSummary).ConfigureAwait(false);
                 break;
             case ("POST", "/admin/revoke"):
                 await RevokeAsync(context, by, peer).ConfigureAwait(false);
@@ -98,6 +124,7 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
             by = AuditText.Clean(declared);
         }
 
+        var cancellationToken = context.RequestAborted;
         var reason = body.Reason is { Length: > 0 } given ? AuditText.Clean(given, 200) : null;
         // The lease's end reason reaches the agent, the log and the audit trail: it names who revoked it.
         var endReason = reason is null ? $"revoked by an administrator ({by})" : $"revoked by an administrator ({by}): {reason}";
@@ -116,15 +143,15 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
                 return;
             }
 
-            var lease = leases.Live.FirstOrDefault(l => string.Equals(l.Id, leaseId, StringComparison.Ordinal));
-            if (lease is null)
+            // Granted or carried by any instance: the store knows it; ended or expired is no live lease.
+            var lease = await FindLiveAsync(leaseId, cancellationToken).ConfigureAwait(false);
+            if (lease is null || !await EndAsync(lease, endReason, LeaseEndKind.Revoked, by, peer, reason, cancellationToken).ConfigureAwait(false))
             {
                 await ReplyAsync(context, StatusCodes.Status404NotFound, new AdminError($"no live lease '{AuditText.Clean(leaseId)}'"), AdminJson.Default.AdminError).ConfigureAwait(false);
                 return;
             }
 
-            End(lease, endReason, LeaseEndKind.Revoked, by, peer, reason);
-            var attempt = BlockAttempt(lease, by, reason);
+            var attempt = await BlockAttemptAsync(lease, by, reason, cancellationToken).ConfigureAwait(false);
             await ReplyAsync(context, StatusCodes.Status200OK, new RevokeReply([lease.Id], null, attempt is null ? [] : [BlockSummary.Of(attempt)]), AdminJson.Default.RevokeReply).ConfigureAwait(false);
             return;
         }
@@ -140,17 +167,22 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
         SessionBlock? block = null;
         if (body.Block)
         {
-            block = blocks.Add(selector!, reason ?? "(no reason given)", by);
+            block = await blocks.AddAsync(selector!, reason ?? "(no reason given)", by, null, cancellationToken).ConfigureAwait(false);
             AdminLog.Blocked(logger, block.Id, selector!.ToString(), by, peer, block.Reason);
         }
 
         var revoked = new List<string>();
         var attemptBlocks = new List<BlockSummary>();
-        foreach (var lease in leases.Live.Where(l => selector!.Matches(l.Caller)).ToList())
+        foreach (var lease in (await LiveAsync(cancellationToken).ConfigureAwait(false)).Where(l => selector!.Matches(l.Caller)))
         {
-            End(lease, endReason, block is null ? LeaseEndKind.Revoked : LeaseEndKind.Blocked, by, peer, reason);
+            // A lease another revocation (or its agent) ended meanwhile is not this one's to report.
+            if (!await EndAsync(lease, endReason, block is null ? LeaseEndKind.Revoked : LeaseEndKind.Blocked, by, peer, reason, cancellationToken).ConfigureAwait(false))
+            {
+                continue;
+            }
+
             revoked.Add(lease.Id);
-            if (BlockAttempt(lease, by, reason) is { } attempt)
+            if (await BlockAttemptAsync(lease, by, reason, cancellationToken).ConfigureAwait(false) is { } attempt)
             {
                 attemptBlocks.Add(BlockSummary.Of(attempt));
             }
@@ -162,20 +194,70 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
 
     private async Task UnblockAsync(HttpContext context, string id, string by, string peer)
     {
-        if (!blocks.TryRemove(id, out var block))
+        var block = await blocks.RemoveAsync(id, context.RequestAborted).ConfigureAwait(false);
+        if (block is null)
         {
             await ReplyAsync(context, StatusCodes.Status404NotFound, new AdminError($"no block '{AuditText.Clean(id)}'"), AdminJson.Default.AdminError).ConfigureAwait(false);
             return;
         }
 
-        AdminLog.Unblocked(logger, block!.Id, block.Selector.ToString(), by, peer);
-        await ReplyAsync(context, StatusCodes.Status200OK, Blocks(), AdminJson.Default.IReadOnlyListBlockSummary).ConfigureAwait(false);
+        AdminLog.Unblocked(logger, block.Id, block.Selector.ToString(), by, peer);
+        await ReplyAsync(context, StatusCodes.Status200OK, await BlocksAsync(context.RequestAborted).ConfigureAwait(false), AdminJson.Default.IReadOnlyListBlockSummary).ConfigureAwait(false);
     }
 
-    private void End(Lease lease, string endReason, LeaseEndKind kind, string by, string peer, string? reason)
+    /// <summary>
+    /// Ends <paramref name="lease"/> in the store, which tells every instance (the one carrying its tunnels ends them),
+    /// then here at once if this instance holds it. False when the lease had already ended (the first end stands).
+    /// </summary>
+    private async Task<bool> EndAsync(AdminLease lease, string endReason, LeaseEndKind kind, string by, string peer, string? reason, CancellationToken cancellationToken)
     {
-        leases.EndSoon(lease, endReason, kind);
+        if (lease.Stored)
+        {
+            var stored = await store.EndLeaseAsync(lease.Id, new LeaseEndRecord(kind, endReason, time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+            if (stored?.End is not { } end || end.Kind != kind || !string.Equals(end.Reason, endReason, StringComparison.Ordinal))
+            {
+                return false;
+            }
+        }
+
+        lease.Local?.End(endReason, kind);
         AdminLog.LeaseRevoked(logger, lease.Id, by, peer, reason ?? "(no reason given)", lease.Caller.Describe());
+        return true;
+    }
+
+    /// <summary>
+    /// Every live lease: the store's (granted by any instance), and any this instance holds that the store does not
+    /// know, so an operator never sees fewer leases than the instance they ask carries.
+    /// </summary>
+    private async Task<List<AdminLease>> LiveAsync(CancellationToken cancellationToken)
+    {
+        var local = leases.Live.ToDictionary(l => l.Id, StringComparer.Ordinal);
+        var stored = await store.LiveLeasesAsync(time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        var live = stored.Select(r => AdminLease.Of(r, local.GetValueOrDefault(r.Id))).ToList();
+        var listed = stored.Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (var lease in local.Values.Where(l => !listed.Contains(l.Id)))
+        {
+            // Ended or expired in the store (by another instance, not yet heard here) is not live.
+            if (await store.FindLeaseAsync(lease.Id, cancellationToken).ConfigureAwait(false) is null)
+            {
+                live.Add(AdminLease.Of(lease));
+            }
+        }
+
+        return live.OrderBy(l => l.GrantedAt).ToList();
+    }
+
+    /// <summary>The live lease <paramref name="leaseId"/>, granted by any instance; null when unknown, ended or expired.</summary>
+    private async Task<AdminLease?> FindLiveAsync(string leaseId, CancellationToken cancellationToken)
+    {
+        var local = leases.Live.FirstOrDefault(l => string.Equals(l.Id, leaseId, StringComparison.Ordinal));
+        var record = await store.FindLeaseAsync(leaseId, cancellationToken).ConfigureAwait(false);
+        if (record is null)
+        {
+            return local is null ? null : AdminLease.Of(local);
+        }
+
+        return record.End is null && record.ExpiresAt > time.GetUtcNow() ? AdminLease.Of(record, local) : null;
     }
 
     /// <summary>
@@ -183,9 +265,9 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
     /// (its <c>run_id</c> and <c>run_attempt</c>, and <c>repository</c> where the token has one) are refused until an
     /// operator lifts the block. Null when a block already covers the job, or its token names no run to block.
     /// </summary>
-    private SessionBlock? BlockAttempt(Lease lease, string by, string? reason)
+    private async Task<SessionBlock?> BlockAttemptAsync(AdminLease lease, string by, string? reason, CancellationToken cancellationToken)
     {
-        if (blocks.Match(lease.Caller) is not null)
+        if (await blocks.MatchAsync(lease.Caller, cancellationToken).ConfigureAwait(false) is not null)
         {
             return null;
         }
@@ -206,15 +288,17 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
             return null;
         }
 
-        var why = $"lease {lease.Id} of this run attempt was revoked by {by} at {lease.EndedAt ?? DateTimeOffset.UtcNow:u}" + (reason is null ? string.Empty : $": {reason}");
-        var block = blocks.Add(selector!, why, by, lease.Id);
+        var why = $"lease {lease.Id} of this run attempt was revoked by {by} at {time.GetUtcNow():u}" + (reason is null ? string.Empty : $": {reason}");
+        var block = await blocks.AddAsync(selector!, why, by, lease.Id, cancellationToken).ConfigureAwait(false);
         AdminLog.AttemptBlocked(logger, block.Id, selector!.ToString(), lease.Id);
         return block;
     }
 
-    private List<LeaseSummary> Sessions() =>
-        leases.Live
-            .OrderBy(l => l.GrantedAt)
+    private async Task<List<LeaseSummary>> SessionsAsync(CancellationToken cancellationToken)
+    {
+        var live = await LiveAsync(cancellationToken).ConfigureAwait(false);
+        var tunnels = (await store.OpenTunnelsAsync(cancellationToken).ConfigureAwait(false)).ToLookup(t => t.LeaseId, StringComparer.Ordinal);
+        return live
             .Select(l => new LeaseSummary(
                 l.Id,
                 l.Caller.Issuer,
@@ -224,10 +308,15 @@ internal sealed class AdminApi(AdminCredential credential, LeaseStore leases, Se
                 l.GrantedAt,
                 l.ExpiresAt,
                 l.MaxExpiresAt,
-                l.OpenTunnels))
+                // Every instance's tunnels; never fewer than this instance itself carries.
+                Math.Max(tunnels[l.Id].Count(), l.Local?.OpenTunnels ?? 0),
+                l.GrantedBy,
+                tunnels[l.Id].Select(t => new TunnelSummary(t.Id, t.Target, t.InstanceId, t.OpenedAt)).ToList()))
             .ToList();
+    }
 
-    private List<BlockSummary> Blocks() => blocks.All.Select(BlockSummary.Of).ToList();
+    private async Task<List<BlockSummary>> BlocksAsync(CancellationToken cancellationToken) =>
+        (await blocks.AllAsync(cancellationToken).ConfigureAwait(false)).Select(BlockSummary.Of).ToList();
 
     private static Task BadRequestAsync(HttpContext context, string error) =>
         ReplyAsync(context, StatusCodes.Status400BadRequest, new AdminError(error), AdminJson.Default.AdminError);

@@ -32,4 +32,7 @@ internal static partial class AdminLog
 
     [LoggerMessage(126, LogLevel.Information, "Revocation by {By} from {Peer} on {Claims} matched {Count} live leases", EventName = "RevocationMatched")]
     public static partial void RevocationMatched(ILogger logger, string by, string peer, string claims, int count);
+
+    [LoggerMessage(131, LogLevel.Warning, "Admin request {Method} {Path} answered 503: the state store ({Store}) is unreachable ({Reason})", EventName = "AdminStoreUnavailable")]
+    public static partial void StoreUnavailable(ILogger logger, string method, string path, string store, string reason);
 }

@@ -1,3 +1,5 @@
+using GitHubActionsPort.Broker.Store;
+
 namespace GitHubActionsPort.Broker.Admin;
 
 /// <summary>Registers the standing blocks, and, when enabled, the admin endpoint.</summary>
@@ -11,6 +13,8 @@ internal static class AdminServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(settings);
         services.AddSingleton<SessionBlocks>();
+        // Its copy of the blocks hears every instance's changes through the store's change reader.
+        services.AddSingleton<IStoreChangeListener>(sp => sp.GetRequiredService<SessionBlocks>());
         if (!settings.Enabled)
         {
             return services;

@@ -19,7 +19,14 @@ internal sealed class ClaimSelector
     public bool Matches(CallerIdentity caller)
     {
         ArgumentNullException.ThrowIfNull(caller);
-        return _patterns.All(p => caller.Claims.TryGetValue(p.Key, out var value) && p.Value.IsMatch(value));
+        return Matches(caller.Claims);
+    }
+
+    /// <summary>Matches a caller's string claims as a lease in the store keeps them.</summary>
+    public bool Matches(IReadOnlyDictionary<string, string> claims)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        return _patterns.All(p => claims.TryGetValue(p.Key, out var value) && p.Value.IsMatch(value));
     }
 
     /// <summary>Parses <c>name → pattern</c>; at least one claim, every name non-empty, every pattern valid.</summary>

@@ -1,6 +1,10 @@
 namespace GitHubActionsPort.Broker.Admin;
 
-/// <summary>One live lease, as <c>GET /admin/sessions</c> shows it.</summary>
+/// <summary>
+/// One live lease, as <c>GET /admin/sessions</c> shows it: <c>OpenTunnels</c> counts its tunnels on every instance;
+/// <c>GrantedBy</c> is the instance that granted it (null when only the answering instance knows it), <c>Tunnels</c>
+/// each open tunnel with the instance that carries it.
+/// </summary>
 internal sealed record LeaseSummary(
     string Id,
     string Issuer,
@@ -10,4 +14,6 @@ internal sealed record LeaseSummary(
     DateTimeOffset GrantedAt,
     DateTimeOffset ExpiresAt,
     DateTimeOffset MaxExpiresAt,
-    int OpenTunnels);
+    int OpenTunnels,
+    string? GrantedBy = null,
+    IReadOnlyList<TunnelSummary>? Tunnels = null);

@@ -26,6 +26,8 @@ internal static class SessionsCommand
 
     private static readonly string[] Headings = ["LEASE", "EXPIRES", "TUNNELS", "TARGETS", "RUN", "CALLER"];
 
+    private static readonly string[] InstanceHeadings = ["INSTANCE", "STATE", "HEARTBEAT", "ADDRESS"];
+
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(10);
 
     public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter error, HttpMessageHandler? handler = null)
@@ -220,16 +222,39 @@ internal static class SessionsCommand
                 $"{l.Claims.GetValueOrDefault("run_id", "-")}/{l.Claims.GetValueOrDefault("run_attempt", "-")}",
                 Caller(l),
             }));
-            var widths = Enumerable.Range(0, rows[0].Length).Select(c => rows.Max(r => r[c].Length)).ToArray();
-            foreach (var row in rows)
+            await PrintTableAsync(rows, output).ConfigureAwait(false);
+
+            // Which instance carries each tunnel: the one to look at (or whose loss ends it).
+            foreach (var lease in sessions.Leases)
             {
-                await output.WriteLineAsync(string.Join("  ", row.Select((cell, c) => c == row.Length - 1 ? cell : cell.PadRight(widths[c])))).ConfigureAwait(false);
+                foreach (var tunnel in lease.Tunnels ?? [])
+                {
+                    await output.WriteLineAsync($"tunnel {tunnel.Id} of {lease.Id} to {tunnel.Target} on {tunnel.Instance} since {tunnel.OpenedAt:u}").ConfigureAwait(false);
+                }
             }
         }
 
         foreach (var block in sessions.Blocks)
         {
             await output.WriteLineAsync($"block {block.Id} on {Claims(block.Claims)} since {block.CreatedAt:u} by {block.By}: {block.Reason}").ConfigureAwait(false);
+        }
+
+        if (sessions.Instances is { Count: > 0 } instances)
+        {
+            var rows = new List<string[]> { InstanceHeadings };
+            rows.AddRange(instances.Select(i => new[] { i.Id, i.State, i.HeartbeatAt.ToString("u", CultureInfo.InvariantCulture), i.Address.Length > 0 ? i.Address : "-" }));
+            await output.WriteLineAsync().ConfigureAwait(false);
+            await PrintTableAsync(rows, output).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Columns padded to their widest cell; the last one is not padded.</summary>
+    private static async Task PrintTableAsync(List<string[]> rows, TextWriter output)
+    {
+        var widths = Enumerable.Range(0, rows[0].Length).Select(c => rows.Max(r => r[c].Length)).ToArray();
+        foreach (var row in rows)
+        {
+            await output.WriteLineAsync(string.Join("  ", row.Select((cell, c) => c == row.Length - 1 ? cell : cell.PadRight(widths[c])))).ConfigureAwait(false);
         }
     }
 

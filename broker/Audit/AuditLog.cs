@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
+using GitHubActionsPort.Broker.Store;
 using GitHubActionsPort.Broker.Telemetry;
 
 namespace GitHubActionsPort.Broker.Audit;
@@ -40,6 +41,7 @@ internal sealed partial class AuditLog : IAsyncDisposable
     /// <summary>Bytes of whole records in the current file: where the next record goes, and what a failed batch is cut back to.</summary>
     private long _length;
 
+    private readonly string? _instance;
     private long _seq;
     private string _prev = AuditChain.Genesis;
     private volatile bool _writable = true;
@@ -49,9 +51,12 @@ internal sealed partial class AuditLog : IAsyncDisposable
     /// <summary>A rotation's own records that could not be written yet: they go first in the next batch.</summary>
     private List<AuditRecord>? _rotationRecords;
 
-    public AuditLog(AuditOptions options, TimeProvider time, ILogger<AuditLog> logger)
+    // Every record names this process's instance (when given): each instance keeps a trail of its own, and the files
+    // are shipped to one place, where a record must still say which broker wrote it.
+    public AuditLog(AuditOptions options, TimeProvider time, ILogger<AuditLog> logger, BrokerInstance? instance = null)
     {
         _options = options;
+        _instance = instance?.Id;
         _time = time;
         _logger = logger;
         ResumeChain();
@@ -442,6 +447,10 @@ internal sealed partial class AuditLog : IAsyncDisposable
             json.WriteNumber("seq", seq);
             json.WriteString("time", _time.GetUtcNow());
             json.WriteString("type", record.Type);
+            if (_instance is not null)
+            {
+                json.WriteString("instance", _instance);
+            }
             foreach (var (name, value) in record.Fields)
             {
                 json.WritePropertyName(name);

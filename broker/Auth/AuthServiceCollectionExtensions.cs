@@ -8,6 +8,7 @@ internal static class AuthServiceCollectionExtensions
 {
     public static IServiceCollection AddIdTokenValidation(this IServiceCollection services)
     {
+        services.AddSingleton<TokenReplayGuard>();
         services.AddSingleton<IdTokenValidator>();
         services.AddSingleton<SessionFailureLimiter>();
         services.AddHostedService<IssuerKeyPrefetch>();

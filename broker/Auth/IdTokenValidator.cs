@@ -42,12 +42,12 @@ internal sealed class IdTokenValidator
     private readonly TokenReplayGuard _replays;
     private readonly TimeProvider _time;
 
-    public IdTokenValidator(BrokerSettings settings, IHttpClientFactory httpClients, TimeProvider time)
+    public IdTokenValidator(BrokerSettings settings, IHttpClientFactory httpClients, TokenReplayGuard replays, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(settings);
         ArgumentNullException.ThrowIfNull(httpClients);
         _time = time;
-        _replays = new TokenReplayGuard(time);
+        _replays = replays;
         _issuers = settings.Issuers.ToDictionary(
             i => i.Issuer,
             i => new IssuerKeys(i, httpClients.CreateClient(HttpClientName), time),
@@ -131,7 +131,9 @@ internal sealed class IdTokenValidator
             throw new TokenRejectedException("the id-token has no 'jti' claim");
         }
 
-        if (!_replays.TryUse(issuer.Issuer.Issuer, tokenId, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero) + ClockSkew))
+        // Last, once everything else passed: a token refused for another reason is not spent. A store that cannot be
+        // reached throws StoreUnavailableException, which the caller answers as unavailable (the token may be fine).
+        if (!await _replays.TryUseAsync(issuer.Issuer.Issuer, tokenId, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero) + ClockSkew, cancellationToken).ConfigureAwait(false))
         {
             throw new TokenRejectedException("the id-token was already used to open a session; request a fresh one");
         }

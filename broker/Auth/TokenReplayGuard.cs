@@ -1,39 +1,19 @@
-using System.Collections.Concurrent;
+using GitHubActionsPort.Broker.Store;
 
 namespace GitHubActionsPort.Broker.Auth;
 
 /// <summary>
-/// Each id-token opens at most one session: its (<c>iss</c>, <c>jti</c>) is remembered until the token could no
-/// longer pass validation anyway (its expiry plus the clock skew), so memory is bounded by the tokens that are
-/// still alive, and a token copied from a job's log or memory cannot be replayed.
+/// Each id-token opens at most one session, at any instance: its (<c>iss</c>, <c>jti</c>) is recorded in the store
+/// until the token could no longer pass validation anyway (its expiry plus the clock skew), so the store holds only
+/// tokens still alive, and a token copied from a job's log or memory cannot be replayed here or at another instance.
+/// The store prunes the records past their time.
 /// </summary>
-internal sealed class TokenReplayGuard(TimeProvider time)
+internal sealed class TokenReplayGuard(IBrokerStore store)
 {
-    private readonly ConcurrentDictionary<(string Issuer, string TokenId), DateTimeOffset> _seen = new();
-    private long _nextSweep;
-
-    /// <summary>Records the token; false if it was seen before.</summary>
-    public bool TryUse(string issuer, string tokenId, DateTimeOffset rememberUntil)
-    {
-        SweepExpired();
-        return _seen.TryAdd((issuer, tokenId), rememberUntil);
-    }
-
-    private void SweepExpired()
-    {
-        var now = time.GetUtcNow();
-        var due = Interlocked.Read(ref _nextSweep);
-        if (now.UtcTicks < due || Interlocked.CompareExchange(ref _nextSweep, now.AddSeconds(30).UtcTicks, due) != due)
-        {
-            return;
-        }
-
-        foreach (var (key, until) in _seen)
-        {
-            if (until < now)
-            {
-                _seen.TryRemove(new KeyValuePair<(string, string), DateTimeOffset>(key, until));
-            }
-        }
-    }
+    /// <summary>
+    /// Records the token; false if any instance saw it before. Throws <see cref="StoreUnavailableException"/> when the
+    /// store cannot say: the token may be fine, so the session is refused as unavailable, not as a bad token.
+    /// </summary>
+    public Task<bool> TryUseAsync(string issuer, string tokenId, DateTimeOffset rememberUntil, CancellationToken cancellationToken) =>
+        store.TryUseIdTokenAsync(issuer, tokenId, rememberUntil, cancellationToken);
 }

@@ -125,6 +125,14 @@ internal sealed record BrokerArguments(
             {
                 defaults = DevPorts.SideSettings(urls);
             }
+
+            if (mode == BrokerMode.Dev)
+            {
+                // A dev broker's issuer, keys and leases last one run: its state must not land in (or block jobs in)
+                // the sqlite file a real broker on this host keeps beside its signing key. A configuration may still
+                // name a store on purpose.
+                defaults = new Dictionary<string, string?>(defaults) { ["Broker:Store:Kind"] = "memory" };
+            }
         }
 
         ExplainArguments? explain = null;

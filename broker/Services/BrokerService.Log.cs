@@ -36,6 +36,9 @@ internal sealed partial class BrokerService
         [LoggerMessage(4, LogLevel.Warning, "Issuer keys unavailable: {Reason}", EventName = "IssuerUnavailable")]
         public static partial void IssuerUnavailable(ILogger logger, string reason, Exception exception);
 
+        [LoggerMessage(17, LogLevel.Warning, "Session refused: the state store is unreachable, so the broker cannot {What} ({Reason})", EventName = "SessionStoreUnavailable")]
+        public static partial void StoreUnavailable(ILogger logger, string what, string reason);
+
         // Debug: a flood of bad tokens must not become a flood of log lines; the sessions metric counts them.
         [LoggerMessage(16, LogLevel.Debug, "OpenSession from {Peer} refused unread: too many rejected id-tokens from its address (retry after {RetryAfter})", EventName = "SessionRateLimited")]
         public static partial void SessionRateLimited(ILogger logger, string peer, TimeSpan retryAfter);

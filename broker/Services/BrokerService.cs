@@ -42,7 +42,7 @@ internal sealed partial class BrokerService(
             ?? throw new RpcException(new Status(StatusCode.InvalidArgument, "the session key is missing or is not an ECDSA P-256 public key; this agent is too old for this broker"));
 
         var caller = await ValidateLimitedAsync(request.IdToken, context).ConfigureAwait(false);
-        RefuseIfBlocked(caller, null);
+        await RefuseIfBlockedAsync(caller, null, context.CancellationToken).ConfigureAwait(false);
         var decision = policy.Decide(caller, targets, ttl);
         if (!decision.Allowed)
         {
@@ -57,10 +57,19 @@ internal sealed partial class BrokerService(
         var (lease, token) = await leases.GrantAsync(
             caller, targets, decision.Ttl, maxLifetime, decision.MaxConnections, sessionKey, request.SessionPublicKey.ToByteArray(), context.CancellationToken).ConfigureAwait(false);
         // A block placed between the check above and the grant did not see this lease in its sweep: check again.
-        if (blocks.Match(caller) is not null)
+        try
         {
-            await EndRefusedAsync(lease, "sessions for this job are blocked by an administrator", LeaseEndKind.Blocked).ConfigureAwait(false);
-            RefuseIfBlocked(caller, lease.Id);
+            await RefuseIfBlockedAsync(caller, lease.Id, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (RpcException ex)
+        {
+            // Blocked, or the blocks could not be read: either way the lease is no grant.
+            var blocked = ex.StatusCode == StatusCode.PermissionDenied;
+            await EndRefusedAsync(
+                lease,
+                blocked ? "sessions for this job are blocked by an administrator" : "the standing blocks could not be checked",
+                blocked ? LeaseEndKind.Blocked : LeaseEndKind.Broker).ConfigureAwait(false);
+            throw;
         }
 
         // A grant the audit trail cannot hold is no grant (fail closed): the lease ends before anyone can use it.
@@ -92,7 +101,7 @@ internal sealed partial class BrokerService(
             throw new RpcException(new Status(StatusCode.PermissionDenied, $"lease {lease.Id} was granted to another job; a renewal needs that job's own id-token"));
         }
 
-        RefuseIfBlocked(caller, lease.Id);
+        await RefuseIfBlockedAsync(caller, lease.Id, context.CancellationToken).ConfigureAwait(false);
 
         // The identity must still pass the policy now, which may have changed since the grant.
         var decision = policy.Decide(caller, lease.Targets, ttl);
@@ -214,9 +223,20 @@ internal sealed partial class BrokerService(
     }
 
     /// <summary>Refuses a caller an administrator has blocked (<c>ghaport-broker sessions revoke --block</c>).</summary>
-    private void RefuseIfBlocked(CallerIdentity caller, string? leaseId)
+    private async Task RefuseIfBlockedAsync(CallerIdentity caller, string? leaseId, CancellationToken cancellationToken)
     {
-        if (blocks.Match(caller) is not { } block)
+        SessionBlock? block;
+        try
+        {
+            block = await blocks.MatchAsync(caller, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StoreUnavailableException ex)
+        {
+            // Fail closed: blocks that could not be read are not "no block".
+            throw StoreUnavailable("check the standing blocks", ex);
+        }
+
+        if (block is null)
         {
             return;
         }
@@ -293,6 +313,18 @@ internal sealed partial class BrokerService(
             Log.IssuerUnavailable(logger, ex.Message, ex);
             throw new RpcException(new Status(StatusCode.Unavailable, "the broker cannot check id-tokens right now: its issuer's signing keys are unavailable"));
         }
+        catch (StoreUnavailableException ex)
+        {
+            // The token may be fine: only its single use could not be recorded, so it is not refused as a bad token.
+            throw StoreUnavailable("record the id-token's single use", ex);
+        }
+    }
+
+    /// <summary>A call refused because the state store could not be reached (fail closed), with the cause.</summary>
+    private RpcException StoreUnavailable(string what, StoreUnavailableException ex)
+    {
+        Log.StoreUnavailable(logger, what, ex.Message);
+        return new RpcException(new Status(StatusCode.Unavailable, $"the broker's state store is unreachable, so it cannot {what} right now; try again later ({ex.Message})"));
     }
 
     /// <summary>The live lease a lease-bearing call stands for, proven by the session key; else Unauthenticated.</summary>

@@ -16,7 +16,7 @@ public static class BrokerProcess
         withAdmin.TryAdd("Broker__Admin__Url", "http://127.0.0.1:0");
         var audit = BrokerUnderTest.TempAuditPath();
         withAdmin.TryAdd("Broker__Audit__Path", audit);
-        withAdmin.TryAdd("Broker__Store__Kind", "memory");
+        // The default store (sqlite) in a file of its own beside the trail.
         withAdmin.TryAdd("Broker__Store__Path", BrokerUnderTest.TempStorePath(audit));
         withAdmin.TryAdd("Broker__Metrics__Url", "http://127.0.0.1:0");
         return ChildProcess.Start("ghaport-broker.dll", args, withAdmin, inherit: name =>

@@ -86,9 +86,8 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         // A trail of its own per broker: tests run many brokers, and one trail has one writer.
         var audit = TempAuditPath();
         overrides.TryAdd("Broker:Audit:Path", audit);
-        // The broker's state beside its trail. Memory until the durable stores land (issue 11); a test sharing one
-        // store between brokers registers it through services, which wins over this.
-        overrides.TryAdd("Broker:Store:Kind", "memory");
+        // The broker's state in the default store (sqlite) beside its trail, a file of its own: tests run many brokers.
+        // A test sharing one store between brokers registers it through services, which wins over this.
         overrides.TryAdd("Broker:Store:Path", TempStorePath(audit));
         var app = BrokerHost.Build(
             ["--urls", listen.GetLeftPart(UriPartial.Authority)],

@@ -38,7 +38,7 @@ public sealed class ConfigFileBroker : IAsyncDisposable
         var app = BrokerHost.Build(
             ["--urls", "http://127.0.0.1:0"],
             configFiles: [path],
-            overrides: new Dictionary<string, string?> { ["Broker:Admin:Url"] = "http://127.0.0.1:0", ["Broker:Audit:Path"] = audit, ["Broker:Store:Kind"] = "memory", ["Broker:Store:Path"] = BrokerUnderTest.TempStorePath(audit), ["Broker:Metrics:Url"] = "http://127.0.0.1:0" },
+            overrides: new Dictionary<string, string?> { ["Broker:Admin:Url"] = "http://127.0.0.1:0", ["Broker:Audit:Path"] = audit, ["Broker:Store:Path"] = BrokerUnderTest.TempStorePath(audit), ["Broker:Metrics:Url"] = "http://127.0.0.1:0" },
             logging: logging =>
             {
                 logging.ClearProviders();

@@ -66,7 +66,6 @@ public sealed class ServiceHostingTests
                 ["Broker__Metrics__Url"] = "http://127.0.0.1:0",
                 ["Broker__Audit__Path"] = Path.Combine(_folder, "state", "audit.jsonl"),
                 ["Broker__Leases__SigningKeyPath"] = Path.Combine(_folder, "state", "lease-signing-key.pem"),
-                ["Broker__Store__Kind"] = "memory",
                 ["Broker__Store__Path"] = Path.Combine(_folder, "state", "broker-state.db"),
             },
             out var output);

@@ -70,7 +70,6 @@ internal sealed class LaneCostEnvironment : IAsyncDisposable
             {
                 // A trail of its own per broker: one trail has one writer.
                 configuration["Broker:Audit:Path"] = BrokerUnderTest.TempAuditPath();
-                configuration["Broker:Store:Kind"] = "memory";
                 configuration["Broker:Store:Path"] = BrokerUnderTest.TempStorePath(configuration["Broker:Audit:Path"]!);
                 // Environment variables rather than arguments: the broker reads them the same way, and they keep the
                 // command line short. The harness's own Broker__ and ASPNETCORE_ settings are not passed on.
