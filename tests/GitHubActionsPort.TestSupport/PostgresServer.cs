@@ -60,8 +60,7 @@ public sealed class PostgresServer : IAsyncDisposable
             }
 
             await server.RunToolAsync("initdb", ["-D", server.DataDirectory, "-U", User, "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"]).ConfigureAwait(false);
-            var options = $"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300";
-            await server.RunToolAsync("pg_ctl", ["-D", server.DataDirectory, "-o", options, "-l", Path.Combine(root, "server.log"), "-w", "-t", "60", "start"]).ConfigureAwait(false);
+            await server.StartServerAsync().ConfigureAwait(false);
             return server;
         }
         catch
@@ -72,6 +71,15 @@ public sealed class PostgresServer : IAsyncDisposable
     }
 
     private string DataDirectory => Path.Combine(_root, "data");
+
+    private string Options => $"-p {Port} -k {_root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300";
+
+    /// <summary>Stops the server (<c>pg_ctl stop -m fast</c>), as an outage of the database would: clients see it go.</summary>
+    public Task StopServerAsync() => RunToolAsync("pg_ctl", ["-D", DataDirectory, "-m", "fast", "-w", "-t", "60", "stop"]);
+
+    /// <summary>Starts a stopped server again on the same port and data.</summary>
+    public Task StartServerAsync() =>
+        RunToolAsync("pg_ctl", ["-D", DataDirectory, "-o", Options, "-l", Path.Combine(_root, "server.log"), "-w", "-t", "60", "start"]);
 
     public async ValueTask DisposeAsync()
     {
