@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Runtime.Versioning;
 using GitHubActionsPort.Broker.DevIssuer;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -107,6 +108,7 @@ public sealed class SqliteRestartTests
     }
 
     [Test]
+    [UnsupportedOSPlatform("windows")]
     public async Task TheStoreFile_IsTheBrokersAlone()
     {
         if (OperatingSystem.IsWindows())
