@@ -266,7 +266,8 @@ public sealed class SeveralBrokersTests
 
         // A refuses a new tunnel on both lanes while it drains...
         using var channelA = GrpcChannel.ForAddress(a.Address);
-        using (var direct = await RawSession.OpenAsync(new BrokerClient(GrpcChannel.ForAddress(b.Address)), _cluster.Issuer.MintToken("ghaport"), ["echo"]))
+        using var channelB = GrpcChannel.ForAddress(b.Address);
+        using (var direct = await RawSession.OpenAsync(new BrokerClient(channelB), _cluster.Issuer.MintToken("ghaport"), ["echo"]))
         {
             var (call, refusal) = await direct.WithClient(new BrokerClient(channelA)).TunnelAsync(direct.Headers("Tunnel", "echo"));
             call.Dispose();
