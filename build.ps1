@@ -19,7 +19,7 @@
     demo     dotnet run of the harness "demo" command; extra arguments are passed through.
     bench    dotnet run of the harness "bench" command (Release); extra arguments are passed
              through, e.g. --quick, --routes direct,socat,grpc-h2c,raw-plain,
-             --scenarios throughput,rtt,connect,idle,pgbench, --json PATH. Every route is measured
+             --scenarios throughput,rtt,connect,idle,pgbench,stores, --json PATH. Every route is measured
              beside direct loopback and the socat chain in the same run; the table of ratios and
              the goal checks come last, and the JSON goes to bench/results/<UTC timestamp>.json.
              The same without PowerShell:

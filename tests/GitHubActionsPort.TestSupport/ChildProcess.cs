@@ -171,6 +171,9 @@ public sealed class ChildProcess : IAsyncDisposable
         await kill.WaitForExitAsync().DefaultTimeout().ConfigureAwait(false);
     }
 
+    /// <summary>Kills the process with SIGKILL (no chance to clean up), as a crash or the OOM killer would.</summary>
+    public void Kill() => _process.Kill(entireProcessTree: true);
+
     /// <summary>Everything the process printed, for a failure message.</summary>
     public string Describe() =>
         "stdout:" + Environment.NewLine + string.Join(Environment.NewLine, Output.Lines) + Environment.NewLine +

@@ -12,12 +12,18 @@ namespace GitHubActionsPort.TestSupport;
 /// </summary>
 public sealed class RawSession : IDisposable
 {
-    private RawSession(BrokerClient client, ECDsa key, Lease lease)
+    private readonly bool _ownsKey;
+
+    private RawSession(BrokerClient client, ECDsa key, Lease lease, bool ownsKey = true)
     {
         Client = client;
         Key = key;
         Lease = lease;
+        _ownsKey = ownsKey;
     }
+
+    /// <summary>The same lease and session key, calling through <paramref name="client"/> (another broker instance).</summary>
+    public RawSession WithClient(BrokerClient client) => new(client, Key, Lease, ownsKey: false);
 
     public BrokerClient Client { get; }
 
@@ -104,5 +110,11 @@ public sealed class RawSession : IDisposable
         return Lease;
     }
 
-    public void Dispose() => Key.Dispose();
+    public void Dispose()
+    {
+        if (_ownsKey)
+        {
+            Key.Dispose();
+        }
+    }
 }

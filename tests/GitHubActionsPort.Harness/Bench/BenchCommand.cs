@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using GitHubActionsPort.Harness.Bench.Routes;
 using GitHubActionsPort.Harness.Bench.Scenarios;
+using GitHubActionsPort.Harness.Bench.Stores;
 using GitHubActionsPort.Harness.Output;
 
 namespace GitHubActionsPort.Harness.Bench;
@@ -26,6 +27,7 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
         var ledger = new RouteLedger();
         var notes = new List<string>();
         BenchResults results;
+        IReadOnlyList<StoreRate> storeRates = [];
         IReadOnlyList<string> problems;
         var teardown = new Teardown(_narrator, narrate: false);
         try
@@ -55,6 +57,13 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
             var runner = new BenchRunner(hosts, options.Sizes, options.Scenarios, pgbench, targets.PostgresProblem, ledger, _narrator);
             results = await runner.RunAsync(stopping);
             notes.AddRange(runner.Notes);
+            if (options.Scenarios.HasFlag(BenchScenarios.Stores))
+            {
+                storeRates = await new StoreBench(options.Sizes.StoreSessions, options.Sizes.StoreTunnelOpens, _narrator).RunAsync(notes, stopping);
+                notes.AddRange(storeRates.Select(r => string.Create(CultureInfo.InvariantCulture,
+                    $"state store {r.Store}: {r.SessionsPerSecond:0} sessions/s, {r.TunnelOpensPerSecond:0} tunnel opens/s")));
+            }
+
             problems = LogDigest.Fold([.. hosts.SelectMany(h => h.Problems().Select(p => $"{h.Route.Spec.Label}: {p}")), .. targets.Problems()]);
             _narrator.Step("stop", "stopping the routes (agents and brokers with SIGTERM) and the targets");
         }
@@ -79,6 +88,12 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
         ResultTable.Write(results, routes, output);
         _narrator.Blank();
         GoalCheck.Write(goals, output);
+        if (storeRates.Count > 0)
+        {
+            _narrator.Blank();
+            StoreBench.Write(storeRates, output);
+        }
+
         WriteList("Notes", notes);
         WriteList("Logged along the way", problems);
 

@@ -12,6 +12,7 @@ internal sealed record BenchOptions
         ["connect"] = BenchScenarios.ConnectionRate,
         ["idle"] = BenchScenarios.IdleTunnels,
         ["pgbench"] = BenchScenarios.Pgbench,
+        ["stores"] = BenchScenarios.Stores,
     };
 
     /// <summary>Small sizes for a smoke run (<c>--quick</c>). Default: false.</summary>

@@ -21,5 +21,8 @@ internal enum BenchScenarios
     /// <summary><c>pgbench</c>: select-only TPS against PostgreSQL.</summary>
     Pgbench = 16,
 
-    All = Throughput | RoundTrip | ConnectionRate | IdleTunnels | Pgbench,
+    /// <summary><c>stores</c>: session grants and tunnel opens per second with each state store (memory, sqlite, postgres).</summary>
+    Stores = 32,
+
+    All = Throughput | RoundTrip | ConnectionRate | IdleTunnels | Pgbench | Stores,
 }

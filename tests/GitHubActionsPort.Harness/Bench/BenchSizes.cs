@@ -47,6 +47,12 @@ internal sealed record BenchSizes
     /// <summary>pgbench runs per route, alternating routes; the median is reported.</summary>
     public required int PgbenchRuns { get; init; }
 
+    /// <summary>Sessions granted per store in the state-store scenario.</summary>
+    public required int StoreSessions { get; init; }
+
+    /// <summary>Tunnels opened per store in the state-store scenario.</summary>
+    public required int StoreTunnelOpens { get; init; }
+
     public static BenchSizes Default { get; } = new()
     {
         OneStreamBytes = 512 * MiB,
@@ -61,6 +67,8 @@ internal sealed record BenchSizes
         IdleTunnels = [1_000, 9_000, 10_000],
         PgbenchDuration = TimeSpan.FromSeconds(5),
         PgbenchRuns = 2,
+        StoreSessions = 1_000,
+        StoreTunnelOpens = 3_000,
     };
 
     public static BenchSizes Quick { get; } = new()
@@ -75,6 +83,8 @@ internal sealed record BenchSizes
         IdleTunnels = [1_000],
         PgbenchDuration = TimeSpan.FromSeconds(2),
         PgbenchRuns = 1,
+        StoreSessions = 100,
+        StoreTunnelOpens = 300,
     };
 
     /// <summary>One pass of the traffic scenarios before measuring: JIT tiering, pools, TCP and HTTP/2 windows warmed on every route.</summary>
