@@ -17,7 +17,10 @@ public static class BrokerProcess
         var audit = BrokerUnderTest.TempAuditPath();
         withAdmin.TryAdd("Broker__Audit__Path", audit);
         // The default store (sqlite) in a file of its own beside the trail.
-        withAdmin.TryAdd("Broker__Store__Path", BrokerUnderTest.TempStorePath(audit));
+        if (!withAdmin.TryGetValue("Broker__Store__Kind", out var kind) || string.Equals(kind, "sqlite", StringComparison.OrdinalIgnoreCase))
+        {
+            withAdmin.TryAdd("Broker__Store__Path", BrokerUnderTest.TempStorePath(audit));
+        }
         withAdmin.TryAdd("Broker__Metrics__Url", "http://127.0.0.1:0");
         return ChildProcess.Start("ghaport-broker.dll", args, withAdmin, inherit: name =>
             !name.StartsWith("Broker__", StringComparison.OrdinalIgnoreCase) && !name.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase));

@@ -88,7 +88,10 @@ public sealed class BrokerUnderTest : IAsyncDisposable
         overrides.TryAdd("Broker:Audit:Path", audit);
         // The broker's state in the default store (sqlite) beside its trail, a file of its own: tests run many brokers.
         // A test sharing one store between brokers registers it through services, which wins over this.
-        overrides.TryAdd("Broker:Store:Path", TempStorePath(audit));
+        if (!overrides.TryGetValue("Broker:Store:Kind", out var kind) || string.Equals(kind, "sqlite", StringComparison.OrdinalIgnoreCase))
+        {
+            overrides.TryAdd("Broker:Store:Path", TempStorePath(audit));
+        }
         var app = BrokerHost.Build(
             ["--urls", listen.GetLeftPart(UriPartial.Authority)],
             overrides: overrides,

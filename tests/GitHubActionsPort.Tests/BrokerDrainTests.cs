@@ -268,7 +268,6 @@ public sealed partial class BrokerDrainTests
     private Dictionary<string, string?> Configuration(string drainTimeout)
     {
         var configuration = BrokerUnderTest.DefaultConfiguration(_issuer.Issuer, new Dictionary<string, string> { ["echo"] = _echo.Address });
-        configuration["Broker:Store:Kind"] = "memory";
         configuration["Broker:Transport:DrainTimeout"] = drainTimeout;
         return configuration;
     }

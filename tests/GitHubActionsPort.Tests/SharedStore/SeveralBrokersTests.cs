@@ -100,7 +100,7 @@ public sealed class SeveralBrokersTests
     public async Task RevokeSentToB_EndsATunnelCarriedByA_ByNotification()
     {
         // No poll to fall back on: only PostgreSQL's NOTIFY can carry the revocation from B to A in time.
-        var quiet = new Dictionary<string, string?> { ["Broker:Store:PollInterval"] = "10m" };
+        var quiet = new Dictionary<string, string?> { ["Broker:Store:PollInterval"] = "10m", ["Broker:Store:MaxStaleness"] = "20m" };
         var a = await _cluster.StartBrokerAsync(quiet);
         var b = await _cluster.StartBrokerAsync(quiet);
         _cluster.Route(a);

@@ -39,7 +39,9 @@ public sealed class SqliteRestartTests
         }
 
         _configuration = BrokerUnderTest.DefaultConfiguration(_issuer.Issuer, new Dictionary<string, string> { ["echo"] = _echo.Address });
-        // No Broker:Store:Kind: sqlite is the default, its file beside the lease signing key.
+        // No Broker:Store:Kind: sqlite is the default, its file beside the lease signing key. Null keeps the test
+        // harness from giving each start a store file of its own: every start here must find the same file.
+        _configuration["Broker:Store:Path"] = null;
         _configuration["Broker:Leases:SigningKeyPath"] = Path.Combine(_directory, "state", "lease-signing-key.pem");
         _configuration["Broker:Admin:TokenFile"] = _adminTokenFile;
         _configuration["Broker:Lanes:Raw:Enabled"] = "false";
