@@ -58,6 +58,11 @@ public sealed class StoreOutageTests
             Assert.That(await down.Content.ReadAsStringAsync(), Does.Contain("state store unreachable"));
         }
 
+        var metrics = (await http.GetStringAsync(new Uri(broker.MetricsAddress!, "metrics")).DefaultTimeout()).Split('\n');
+        Assert.That(metrics, Has.Some.Match(@"^\S*ghaport_store_up\S* 0$"), "ghaport_store_up is 0 while the store is unreachable");
+        Assert.That(metrics, Has.Some.Match(@"^\S*ghaport_store_errors\S* [1-9]"));
+        Assert.That(metrics, Has.Some.Match(@"^\S*ghaport_store_last_contact\S* "));
+
         var ended = Assert.ThrowsAsync<RpcException>(async () =>
         {
             while (await tunnel.ResponseStream.MoveNext().DefaultTimeout())
