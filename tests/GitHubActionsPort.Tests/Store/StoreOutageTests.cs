@@ -1,6 +1,9 @@
 using System.Net;
 using GitHubActionsPort.Broker.DevIssuer;
 using GitHubActionsPort.Broker.Store;
+using GitHubActionsPort.Protocol;
+using GitHubActionsPort.Protocol.RawLane;
+using GitHubActionsPort.Tests.RawLane;
 using GitHubActionsPort.Protocol.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -39,10 +42,19 @@ public sealed class StoreOutageTests
         using var _ = tunnel;
         Assert.That(refused, Is.Null);
 
+        // The same on the raw lane: a tunnel spliced socket to socket.
+        using var raw = await RawLanePeer.ConnectAsync(broker.RawLaneAddress!);
+        await raw.SendAsync(new RawLaneHello(session.Lease.Token, LeaseProof.Create(session.Key, RawLaneFrame.HelloMethod, session.Lease.LeaseId, string.Empty, DateTimeOffset.UtcNow)), new RawLaneOpen("echo"));
+        Assert.That(((RawLaneReply)await raw.ReceiveAsync()).Status, Is.EqualTo(StatusCode.OK));
+        Assert.That(((RawLaneReply)await raw.ReceiveAsync()).Status, Is.EqualTo(StatusCode.OK));
+
         store.Reachable = false;
 
-        // The open tunnel carries on: the store is not on its path.
+        // The open tunnels carry on: the store is not on their path.
         await AssertEchoesAsync(tunnel);
+        var rawBytes = SocketIo.RandomBytes(1000);
+        await raw.SendAsync(rawBytes);
+        Assert.That(await raw.ReadExactlyAsync(rawBytes.Length), Is.EqualTo(rawBytes));
 
         var newSession = Assert.ThrowsAsync<RpcException>(() => RawSession.OpenAsync(client, issuer.MintToken("ghaport"), ["echo"]));
         Assert.That(newSession!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
@@ -58,6 +70,11 @@ public sealed class StoreOutageTests
             Assert.That(await down.Content.ReadAsStringAsync(), Does.Contain("state store unreachable"));
         }
 
+        var metrics = (await http.GetStringAsync(new Uri(broker.MetricsAddress!, "metrics")).DefaultTimeout()).Split('\n');
+        Assert.That(metrics, Has.Some.Match(@"^\S*ghaport_store_up\S* 0$"), "ghaport_store_up is 0 while the store is unreachable");
+        Assert.That(metrics, Has.Some.Match(@"^\S*ghaport_store_errors\S* [1-9]"));
+        Assert.That(metrics, Has.Some.Match(@"^\S*ghaport_store_last_contact\S* "));
+
         var ended = Assert.ThrowsAsync<RpcException>(async () =>
         {
             while (await tunnel.ResponseStream.MoveNext().DefaultTimeout())
@@ -66,6 +83,9 @@ public sealed class StoreOutageTests
         });
         Assert.That(ended!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
         Assert.That(ended.Status.Detail, Does.Contain($"has not reached its state store for {MaxStalenessSeconds} s and can no longer hear revocations"));
+
+        var (_, rawWasReset) = await raw.ReadUntilClosedAsync();
+        Assert.That(rawWasReset, Is.True, "the raw-lane tunnel ended too, as a reset (no framing to carry the reason)");
 
         store.Reachable = true;
         await broker.Logs.WaitForAsync(e => e.EventId.Name == "StoreReachable").DefaultTimeout();
