@@ -32,9 +32,8 @@ internal sealed class SessionBlocks(IBrokerStore store, TimeProvider time, ILogg
     /// <summary>The blocks, oldest first; null while unknown (see the remarks).</summary>
     private volatile SessionBlock[]? _copy;
 
-    /// <summary>Every standing block, oldest first, as the store holds it now.</summary>
-    public async Task<IReadOnlyList<SessionBlock>> AllAsync(CancellationToken cancellationToken) =>
-        (await store.BlocksAsync(cancellationToken).ConfigureAwait(false)).Select(SessionBlock.FromRecord).ToList();
+    /// <summary>Every standing block, oldest first, as the store holds it now (listed as stored, even one this broker cannot parse).</summary>
+    public Task<IReadOnlyList<BlockRecord>> AllAsync(CancellationToken cancellationToken) => store.BlocksAsync(cancellationToken);
 
     public async Task<SessionBlock> AddAsync(ClaimSelector selector, string reason, string by, string? revokedLease, CancellationToken cancellationToken)
     {
@@ -111,12 +110,7 @@ internal sealed class SessionBlocks(IBrokerStore store, TimeProvider time, ILogg
     /// <summary><see cref="MatchAsync(CallerIdentity, CancellationToken)"/> for a lease's claims as the store holds them.</summary>
     public async ValueTask<SessionBlock?> MatchAsync(IReadOnlyDictionary<string, string> claims, CancellationToken cancellationToken)
     {
-        var known = _copy;
-        if (known is null)
-        {
-            await ReloadAsync(cancellationToken).ConfigureAwait(false);
-            known = _copy ?? throw new StoreUnavailableException("the standing blocks could not be read from the broker's state store");
-        }
+        var known = _copy ?? await LoadIfUnknownAsync(cancellationToken).ConfigureAwait(false);
 
         return known.Length == 0 ? null : Array.Find(known, b => b.Selector.Matches(claims));
     }
@@ -133,6 +127,23 @@ internal sealed class SessionBlocks(IBrokerStore store, TimeProvider time, ILogg
         try
         {
             await LoadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
+    /// <summary>
+    /// Loads the copy unless the session ahead in the queue already did: sessions waiting on an unknown copy ask the
+    /// store one at a time, and those behind a load that succeeded use its result.
+    /// </summary>
+    private async Task<SessionBlock[]> LoadIfUnknownAsync(CancellationToken cancellationToken)
+    {
+        await _writing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return _copy ?? await LoadAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {
