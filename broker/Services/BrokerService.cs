@@ -272,8 +272,8 @@ internal sealed partial class BrokerService(
     /// <summary>A call refused because the state store could not be reached (fail closed), with the cause.</summary>
     private RpcException StoreUnavailable(string what, StoreUnavailableException ex)
     {
-        Log.StoreUnavailable(logger, what, ex.Message);
-        return new RpcException(new Status(StatusCode.Unavailable, $"the broker's state store is unreachable, so it cannot {what} right now; try again later ({ex.Message})"));
+        Log.StoreUnavailable(logger, what, StoreRefusal.Cause(ex));
+        return StoreRefusal.Exception(ex);
     }
 
     /// <summary>The live lease a lease-bearing call stands for, proven by the session key; else Unauthenticated.</summary>
