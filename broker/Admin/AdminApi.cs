@@ -124,7 +124,8 @@ internal sealed class AdminApi(
             by = AuditText.Clean(declared);
         }
 
-        var cancellationToken = context.RequestAborted;
+        // Not cut short when the operator's client gives up waiting: a revocation is carried through once begun.
+        var cancellationToken = CancellationToken.None;
         var reason = body.Reason is { Length: > 0 } given ? AuditText.Clean(given, 200) : null;
         // The lease's end reason reaches the agent, the log and the audit trail: it names who revoked it.
         var endReason = reason is null ? $"revoked by an administrator ({by})" : $"revoked by an administrator ({by}): {reason}";

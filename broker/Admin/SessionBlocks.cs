@@ -32,6 +32,9 @@ internal sealed class SessionBlocks(IBrokerStore store, TimeProvider time, ILogg
     /// <summary>The blocks, oldest first; null while unknown (see the remarks).</summary>
     private volatile SessionBlock[]? _copy;
 
+    /// <summary>The store's latest change when the copy was last read whole: every block change up to it is in the copy.</summary>
+    private long _copiedAt;
+
     /// <summary>Every standing block, oldest first, as the store holds it now (listed as stored, even one this broker cannot parse).</summary>
     public Task<IReadOnlyList<BlockRecord>> AllAsync(CancellationToken cancellationToken) => store.BlocksAsync(cancellationToken);
 
@@ -115,6 +118,25 @@ internal sealed class SessionBlocks(IBrokerStore store, TimeProvider time, ILogg
         return known.Length == 0 ? null : Array.Find(known, b => b.Selector.Matches(claims));
     }
 
+    /// <summary>
+    /// <see cref="MatchAsync(CallerIdentity, CancellationToken)"/> against the store as it is now, for the check after
+    /// a grant: a block another instance placed a moment ago, whose change this instance has not read yet, is found
+    /// here. Its sweep of live leases may have run before this grant's lease was recorded, so without this check the
+    /// lease would escape the block. Costs one read of the changes since the copy, and a reload only when a block changed.
+    /// </summary>
+    public async ValueTask<SessionBlock?> MatchCurrentAsync(CallerIdentity caller, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        const int Limit = 256;
+        var changes = await store.ChangesSinceAsync(Interlocked.Read(ref _copiedAt), Limit, cancellationToken).ConfigureAwait(false);
+        if (_copy is null || changes.Count == Limit || changes.Any(c => c.Kind == StoreChangeKind.Block))
+        {
+            await ReloadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return await MatchAsync(caller, cancellationToken).ConfigureAwait(false);
+    }
+
     public Task OnChangeAsync(StoreChange change, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(change);
@@ -156,8 +178,11 @@ internal sealed class SessionBlocks(IBrokerStore store, TimeProvider time, ILogg
     {
         try
         {
+            // The change number first: a change up to it is visible to the read that follows (the store's promise).
+            var copiedAt = await store.LatestChangeAsync(cancellationToken).ConfigureAwait(false);
             var records = await store.BlocksAsync(cancellationToken).ConfigureAwait(false);
             var loaded = records.Select(SessionBlock.FromRecord).ToArray();
+            Interlocked.Exchange(ref _copiedAt, copiedAt);
             _copy = loaded;
             SessionBlocksLog.Loaded(logger, loaded.Length);
             return loaded;

@@ -56,7 +56,7 @@ internal sealed partial class BrokerService(
         // A block placed between the check above and the grant did not see this lease in its sweep: check again.
         try
         {
-            await RefuseIfBlockedAsync(caller, lease.Id, context.CancellationToken).ConfigureAwait(false);
+            await RefuseIfBlockedAsync(caller, lease.Id, context.CancellationToken, current: true).ConfigureAwait(false);
         }
         catch (RpcException ex)
         {
@@ -171,13 +171,19 @@ internal sealed partial class BrokerService(
         return new CloseSessionResponse();
     }
 
-    /// <summary>Refuses a caller an administrator has blocked (<c>ghaport-broker sessions revoke --block</c>).</summary>
-    private async Task RefuseIfBlockedAsync(CallerIdentity caller, string? leaseId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Refuses a caller an administrator has blocked (<c>ghaport-broker sessions revoke --block</c>). With
+    /// <c>current</c>, against the store as it is now, not this instance's copy: the check after a grant (see
+    /// <see cref="SessionBlocks.MatchCurrentAsync"/>).
+    /// </summary>
+    private async Task RefuseIfBlockedAsync(CallerIdentity caller, string? leaseId, CancellationToken cancellationToken, bool current = false)
     {
         SessionBlock? block;
         try
         {
-            block = await blocks.MatchAsync(caller, cancellationToken).ConfigureAwait(false);
+            block = current
+                ? await blocks.MatchCurrentAsync(caller, cancellationToken).ConfigureAwait(false)
+                : await blocks.MatchAsync(caller, cancellationToken).ConfigureAwait(false);
         }
         catch (StoreUnavailableException ex)
         {

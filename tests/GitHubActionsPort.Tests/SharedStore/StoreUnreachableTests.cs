@@ -46,6 +46,21 @@ public sealed class StoreUnreachableTests
     }
 
     [Test]
+    public async Task BlockPlacedByAnotherInstance_NotYetHeard_IsFoundByTheCheckAfterAGrant()
+    {
+        await using var store = new MemoryBrokerStore(TimeProvider.System);
+        using var blocks = new SessionBlocks(store, TimeProvider.System, NullLogger<SessionBlocks>.Instance);
+        Assert.That(await blocks.MatchAsync(Job, CancellationToken.None), Is.Null);
+        Assert.That(ClaimSelector.TryParse(new Dictionary<string, string> { ["run_id"] = "1" }, out var selector, out _), Is.True);
+
+        // Another instance's block: in the store, its change not delivered here.
+        await store.AddBlockAsync(new SessionBlock("blk_00000000000a", selector!, "incident", "ops@host", DateTimeOffset.UtcNow).ToRecord(), CancellationToken.None);
+
+        Assert.That(await blocks.MatchAsync(Job, CancellationToken.None), Is.Null, "the copy has not heard it yet");
+        Assert.That((await blocks.MatchCurrentAsync(Job, CancellationToken.None))?.Id, Is.EqualTo("blk_00000000000a"));
+    }
+
+    [Test]
     public async Task RevocationBlocks_AreCapped_OldestLiftedFirst_OperatorBlocksKept()
     {
         await using var store = new MemoryBrokerStore(TimeProvider.System);
