@@ -40,11 +40,11 @@ internal sealed class AdminApi(
         }
         catch (StoreUnavailableException ex) when (!context.Response.HasStarted)
         {
-            AdminLog.StoreUnavailable(logger, request.Method, AuditText.Clean(request.Path.Value ?? string.Empty), store.Describe(), ex.Message);
+            AdminLog.StoreUnavailable(logger, request.Method, AuditText.Clean(request.Path.Value ?? string.Empty), store.Describe(), StoreRefusal.Cause(ex));
             // A revoke may have ended some leases before the store went away: the operator is told to look, not that it is done.
             var what = request.Method == "GET" ? "nothing could be read" : "the request may be only partly done; check with 'ghaport-broker sessions list' and send it again";
             await ReplyAsync(context, StatusCodes.Status503ServiceUnavailable,
-                new AdminError($"the broker's state store ({store.Describe()}) is unreachable: {ex.Message}; {what}"), AdminJson.Default.AdminError).ConfigureAwait(false);
+                new AdminError($"the broker's state store ({store.Describe()}) is unreachable ({StoreRefusal.Cause(ex)}); {what}"), AdminJson.Default.AdminError).ConfigureAwait(false);
         }
     }
 
@@ -124,7 +124,8 @@ internal sealed class AdminApi(
             by = AuditText.Clean(declared);
         }
 
-        var cancellationToken = context.RequestAborted;
+        // Not cut short when the operator's client gives up waiting: a revocation is carried through once begun.
+        var cancellationToken = CancellationToken.None;
         var reason = body.Reason is { Length: > 0 } given ? AuditText.Clean(given, 200) : null;
         // The lease's end reason reaches the agent, the log and the audit trail: it names who revoked it.
         var endReason = reason is null ? $"revoked by an administrator ({by})" : $"revoked by an administrator ({by}): {reason}";

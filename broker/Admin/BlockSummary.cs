@@ -1,3 +1,5 @@
+using GitHubActionsPort.Broker.Store;
+
 namespace GitHubActionsPort.Broker.Admin;
 
 /// <summary>One standing block, as the admin endpoint shows it.</summary>
@@ -7,5 +9,11 @@ internal sealed record BlockSummary(string Id, IReadOnlyDictionary<string, strin
     {
         ArgumentNullException.ThrowIfNull(block);
         return new BlockSummary(block.Id, block.Selector.Text, block.Reason, block.By, block.CreatedAt, block.RevokedLease);
+    }
+
+    public static BlockSummary Of(BlockRecord block)
+    {
+        ArgumentNullException.ThrowIfNull(block);
+        return new BlockSummary(block.Id, block.Claims, block.Reason, block.By, block.CreatedAt, block.RevokedLease);
     }
 }

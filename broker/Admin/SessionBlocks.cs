@@ -32,9 +32,11 @@ internal sealed class SessionBlocks(IBrokerStore store, TimeProvider time, ILogg
     /// <summary>The blocks, oldest first; null while unknown (see the remarks).</summary>
     private volatile SessionBlock[]? _copy;
 
-    /// <summary>Every standing block, oldest first, as the store holds it now.</summary>
-    public async Task<IReadOnlyList<SessionBlock>> AllAsync(CancellationToken cancellationToken) =>
-        (await store.BlocksAsync(cancellationToken).ConfigureAwait(false)).Select(SessionBlock.FromRecord).ToList();
+    /// <summary>The store's latest change when the copy was last read whole: every block change up to it is in the copy.</summary>
+    private long _copiedAt;
+
+    /// <summary>Every standing block, oldest first, as the store holds it now (listed as stored, even one this broker cannot parse).</summary>
+    public Task<IReadOnlyList<BlockRecord>> AllAsync(CancellationToken cancellationToken) => store.BlocksAsync(cancellationToken);
 
     public async Task<SessionBlock> AddAsync(ClaimSelector selector, string reason, string by, string? revokedLease, CancellationToken cancellationToken)
     {
@@ -111,14 +113,28 @@ internal sealed class SessionBlocks(IBrokerStore store, TimeProvider time, ILogg
     /// <summary><see cref="MatchAsync(CallerIdentity, CancellationToken)"/> for a lease's claims as the store holds them.</summary>
     public async ValueTask<SessionBlock?> MatchAsync(IReadOnlyDictionary<string, string> claims, CancellationToken cancellationToken)
     {
-        var known = _copy;
-        if (known is null)
-        {
-            await ReloadAsync(cancellationToken).ConfigureAwait(false);
-            known = _copy ?? throw new StoreUnavailableException("the standing blocks could not be read from the broker's state store");
-        }
+        var known = _copy ?? await LoadIfUnknownAsync(cancellationToken).ConfigureAwait(false);
 
         return known.Length == 0 ? null : Array.Find(known, b => b.Selector.Matches(claims));
+    }
+
+    /// <summary>
+    /// <see cref="MatchAsync(CallerIdentity, CancellationToken)"/> against the store as it is now, for the check after
+    /// a grant: a block another instance placed a moment ago, whose change this instance has not read yet, is found
+    /// here. Its sweep of live leases may have run before this grant's lease was recorded, so without this check the
+    /// lease would escape the block. Costs one read of the changes since the copy, and a reload only when a block changed.
+    /// </summary>
+    public async ValueTask<SessionBlock?> MatchCurrentAsync(CallerIdentity caller, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(caller);
+        const int Limit = 256;
+        var changes = await store.ChangesSinceAsync(Interlocked.Read(ref _copiedAt), Limit, cancellationToken).ConfigureAwait(false);
+        if (_copy is null || changes.Count == Limit || changes.Any(c => c.Kind == StoreChangeKind.Block))
+        {
+            await ReloadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return await MatchAsync(caller, cancellationToken).ConfigureAwait(false);
     }
 
     public Task OnChangeAsync(StoreChange change, CancellationToken cancellationToken)
@@ -140,13 +156,33 @@ internal sealed class SessionBlocks(IBrokerStore store, TimeProvider time, ILogg
         }
     }
 
+    /// <summary>
+    /// Loads the copy unless the session ahead in the queue already did: sessions waiting on an unknown copy ask the
+    /// store one at a time, and those behind a load that succeeded use its result.
+    /// </summary>
+    private async Task<SessionBlock[]> LoadIfUnknownAsync(CancellationToken cancellationToken)
+    {
+        await _writing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return _copy ?? await LoadAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
     /// <summary>Reads every block into the copy; on failure the copy is unknown, so sessions fail closed.</summary>
     private async Task<SessionBlock[]> LoadAsync(CancellationToken cancellationToken)
     {
         try
         {
+            // The change number first: a change up to it is visible to the read that follows (the store's promise).
+            var copiedAt = await store.LatestChangeAsync(cancellationToken).ConfigureAwait(false);
             var records = await store.BlocksAsync(cancellationToken).ConfigureAwait(false);
             var loaded = records.Select(SessionBlock.FromRecord).ToArray();
+            Interlocked.Exchange(ref _copiedAt, copiedAt);
             _copy = loaded;
             SessionBlocksLog.Loaded(logger, loaded.Length);
             return loaded;

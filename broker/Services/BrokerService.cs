@@ -59,7 +59,7 @@ internal sealed partial class BrokerService(
         // A block placed between the check above and the grant did not see this lease in its sweep: check again.
         try
         {
-            await RefuseIfBlockedAsync(caller, lease.Id, context.CancellationToken).ConfigureAwait(false);
+            await RefuseIfBlockedAsync(caller, lease.Id, context.CancellationToken, current: true).ConfigureAwait(false);
         }
         catch (RpcException ex)
         {
@@ -222,13 +222,19 @@ internal sealed partial class BrokerService(
         }
     }
 
-    /// <summary>Refuses a caller an administrator has blocked (<c>ghaport-broker sessions revoke --block</c>).</summary>
-    private async Task RefuseIfBlockedAsync(CallerIdentity caller, string? leaseId, CancellationToken cancellationToken)
+    /// <summary>
+    /// Refuses a caller an administrator has blocked (<c>ghaport-broker sessions revoke --block</c>). With
+    /// <c>current</c>, against the store as it is now, not this instance's copy: the check after a grant (see
+    /// <see cref="SessionBlocks.MatchCurrentAsync"/>).
+    /// </summary>
+    private async Task RefuseIfBlockedAsync(CallerIdentity caller, string? leaseId, CancellationToken cancellationToken, bool current = false)
     {
         SessionBlock? block;
         try
         {
-            block = await blocks.MatchAsync(caller, cancellationToken).ConfigureAwait(false);
+            block = current
+                ? await blocks.MatchCurrentAsync(caller, cancellationToken).ConfigureAwait(false)
+                : await blocks.MatchAsync(caller, cancellationToken).ConfigureAwait(false);
         }
         catch (StoreUnavailableException ex)
         {
@@ -323,8 +329,8 @@ internal sealed partial class BrokerService(
     /// <summary>A call refused because the state store could not be reached (fail closed), with the cause.</summary>
     private RpcException StoreUnavailable(string what, StoreUnavailableException ex)
     {
-        Log.StoreUnavailable(logger, what, ex.Message);
-        return new RpcException(new Status(StatusCode.Unavailable, $"the broker's state store is unreachable, so it cannot {what} right now; try again later ({ex.Message})"));
+        Log.StoreUnavailable(logger, what, StoreRefusal.Cause(ex));
+        return StoreRefusal.Exception(ex);
     }
 
     /// <summary>The live lease a lease-bearing call stands for, proven by the session key; else Unauthenticated.</summary>

@@ -1,6 +1,7 @@
 using GitHubActionsPort.Broker.Admin;
 using GitHubActionsPort.Broker.Auth;
 using GitHubActionsPort.Broker.Store;
+using GitHubActionsPort.Tests.Store;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -14,31 +15,49 @@ namespace GitHubActionsPort.Tests.SharedStore;
 /// </summary>
 public sealed class StoreUnreachableTests
 {
+    /// <summary>What <see cref="UnreachableStore"/> says while cut off.</summary>
+    private const string Unreachable = "the broker's state store is unreachable";
+
     private static readonly CallerIdentity Job = new("https://issuer.test", "repo:acme/app:ref:refs/heads/main", "jti-1", DateTimeOffset.UtcNow.AddMinutes(5),
         new Dictionary<string, string> { ["repository"] = "acme/app", ["run_id"] = "1" });
 
     [Test]
     public async Task Blocks_NotReadable_RefuseTheSession_UntilTheStoreAnswers()
     {
-        await using var store = new SwitchableStore(new MemoryBrokerStore(TimeProvider.System));
+        await using var store = new UnreachableStore(new MemoryBrokerStore(TimeProvider.System));
         using var blocks = new SessionBlocks(store, TimeProvider.System, NullLogger<SessionBlocks>.Instance);
         Assert.That(ClaimSelector.TryParse(new Dictionary<string, string> { ["repository"] = "acme/*" }, out var selector, out _), Is.True);
         await store.AddBlockAsync(new SessionBlock("blk_000000000001", selector!, "incident", "ops@host", DateTimeOffset.UtcNow).ToRecord(), CancellationToken.None);
 
         // Never loaded, and the store does not answer: unknown is not "no block".
-        store.BlocksDown = true;
+        store.Reachable = false;
         var unknown = Assert.ThrowsAsync<StoreUnavailableException>(async () => await blocks.MatchAsync(Job, CancellationToken.None));
-        Assert.That(unknown!.Message, Does.Contain(SwitchableStore.Cause));
+        Assert.That(unknown!.Message, Does.Contain(Unreachable));
 
-        store.BlocksDown = false;
+        store.Reachable = true;
         Assert.That((await blocks.MatchAsync(Job, CancellationToken.None))?.Id, Is.EqualTo("blk_000000000001"));
 
         // A change heard but not readable leaves the copy unknown again: refused, not served stale.
-        store.BlocksDown = true;
+        store.Reachable = false;
         Assert.ThrowsAsync<StoreUnavailableException>(async () => await blocks.OnChangeAsync(new StoreChange(2, StoreChangeKind.Block, "blk_x"), CancellationToken.None));
         Assert.ThrowsAsync<StoreUnavailableException>(async () => await blocks.MatchAsync(Job, CancellationToken.None));
-        store.BlocksDown = false;
+        store.Reachable = true;
         Assert.That(await blocks.MatchAsync(Job, CancellationToken.None), Is.Not.Null);
+    }
+
+    [Test]
+    public async Task BlockPlacedByAnotherInstance_NotYetHeard_IsFoundByTheCheckAfterAGrant()
+    {
+        await using var store = new MemoryBrokerStore(TimeProvider.System);
+        using var blocks = new SessionBlocks(store, TimeProvider.System, NullLogger<SessionBlocks>.Instance);
+        Assert.That(await blocks.MatchAsync(Job, CancellationToken.None), Is.Null);
+        Assert.That(ClaimSelector.TryParse(new Dictionary<string, string> { ["run_id"] = "1" }, out var selector, out _), Is.True);
+
+        // Another instance's block: in the store, its change not delivered here.
+        await store.AddBlockAsync(new SessionBlock("blk_00000000000a", selector!, "incident", "ops@host", DateTimeOffset.UtcNow).ToRecord(), CancellationToken.None);
+
+        Assert.That(await blocks.MatchAsync(Job, CancellationToken.None), Is.Null, "the copy has not heard it yet");
+        Assert.That((await blocks.MatchCurrentAsync(Job, CancellationToken.None))?.Id, Is.EqualTo("blk_00000000000a"));
     }
 
     [Test]
@@ -64,7 +83,7 @@ public sealed class StoreUnreachableTests
     {
         await using var issuer = await Broker.DevIssuer.DevIssuer.StartAsync().DefaultTimeout();
         await using var echo = TcpTestServer.Echo();
-        await using var store = new SwitchableStore(new MemoryBrokerStore(TimeProvider.System));
+        await using var store = new UnreachableStore(new MemoryBrokerStore(TimeProvider.System));
         var folder = Directory.CreateTempSubdirectory("ghaport-unreachable-").FullName;
         try
         {
@@ -84,21 +103,21 @@ public sealed class StoreUnreachableTests
                 SessionPublicKey = Google.Protobuf.ByteString.CopyFrom(sessionKey.ExportSubjectPublicKeyInfo()),
             }, deadline: DateTime.UtcNow + TaskTimeouts.Default).ResponseAsync.DefaultTimeout();
 
-            store.Down = true;
+            store.Reachable = false;
             var refused = Assert.ThrowsAsync<RpcException>(async () => await OpenAsync());
             // Unavailable, not Unauthenticated: the token may be fine, only the store could not be asked.
             Assert.That(refused!.StatusCode, Is.EqualTo(StatusCode.Unavailable));
-            Assert.That(refused.Status.Detail, Does.Contain("state store is unreachable").And.Contain(SwitchableStore.Cause));
+            Assert.That(refused.Status.Detail, Does.Contain("state store is unreachable").And.Contain(Unreachable));
 
             var (revoked, _, revokeError) = await AdminCalls.SessionsAsync(broker.AdminAddress!, tokenFile, "revoke", "--claim", "run_id=1", "--block");
             Assert.That(revoked, Is.EqualTo(SessionsCommand.ExitFailure), revokeError);
-            Assert.That(revokeError, Does.Contain("503").And.Contain("state store (switchable memory").And.Contain("may be only partly done"));
+            Assert.That(revokeError, Does.Contain("503").And.Contain("state store (unreachable-on-demand memory").And.Contain("may be only partly done"));
             var (listed, _, listError) = await AdminCalls.SessionsAsync(broker.AdminAddress!, tokenFile, "list");
             Assert.That(listed, Is.EqualTo(SessionsCommand.ExitFailure));
-            Assert.That(listError, Does.Contain("503").And.Contain(SwitchableStore.Cause));
+            Assert.That(listError, Does.Contain("503").And.Contain("state store (unreachable-on-demand memory").And.Contain("nothing could be read"));
 
             // Back by itself, without a restart.
-            store.Down = false;
+            store.Reachable = true;
             Assert.That((await OpenAsync()).Lease.LeaseId, Does.StartWith("lse_"));
             var (listedAgain, _, listAgainError) = await AdminCalls.SessionsAsync(broker.AdminAddress!, tokenFile, "list");
             Assert.That(listedAgain, Is.Zero, listAgainError);
