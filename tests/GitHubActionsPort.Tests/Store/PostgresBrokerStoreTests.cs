@@ -201,7 +201,8 @@ public sealed class PostgresBrokerStoreTests : BrokerStoreContract
 
     private static async Task ExecuteAsync(string connectionString, string sql)
     {
-        await using var connection = new NpgsqlConnection(connectionString);
+        // Unpooled: a pooled connection could be one the server ended when a test stopped it.
+        await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false");
         await connection.OpenAsync().DefaultTimeout();
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync().DefaultTimeout();
@@ -209,7 +210,8 @@ public sealed class PostgresBrokerStoreTests : BrokerStoreContract
 
     private static async Task<long> ScalarAsync(string connectionString, string sql)
     {
-        await using var connection = new NpgsqlConnection(connectionString);
+        // Unpooled: a pooled connection could be one the server ended when a test stopped it.
+        await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false");
         await connection.OpenAsync().DefaultTimeout();
         await using var command = new NpgsqlCommand(sql, connection);
         return Convert.ToInt64(await command.ExecuteScalarAsync().DefaultTimeout(), System.Globalization.CultureInfo.InvariantCulture);
