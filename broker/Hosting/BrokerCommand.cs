@@ -53,6 +53,7 @@ public static class BrokerCommand
         }
 
         cli.AuditVerify.SetAction((parsed, _) => AuditVerifyCommand.RunAsync(parsed.GetRequiredValue(cli.AuditFile), Console.Out, Console.Error));
+        cli.StoreMigrate.SetAction((parsed, _) => StoreMigrateCommand.RunAsync(parsed.GetValue(cli.StoreMigrateConfig) ?? [], switches, Console.Out, Console.Error));
         ParseResult result;
         try
         {

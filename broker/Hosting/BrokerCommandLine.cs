@@ -69,6 +69,14 @@ internal sealed class BrokerCommandLine
         audit.Subcommands.Add(AuditVerify);
         Root.Subcommands.Add(audit);
 
+        StoreMigrate = new Command("migrate", "Open the state store the configuration names (Broker:Store) and create or migrate its schema, as "
+            + "start-up would, then print the store and its schema version. Exit 0 done, 1 the store cannot be reached (the cause is named), "
+            + "2 bad command line or configuration.");
+        StoreMigrate.Options.Add(StoreMigrateConfig);
+        var store = new Command("store", "The broker's state store.");
+        store.Subcommands.Add(StoreMigrate);
+        Root.Subcommands.Add(store);
+
         // The root serves: it must have an action when parsed, or the parser asks for a command. Each program run
         // sets the real ones (BrokerCommand.RunAsync); a parse alone (BrokerArguments.Parse) never invokes it.
         Serve((_, _) => throw new InvalidOperationException("no action set for serving"));
@@ -94,6 +102,10 @@ internal sealed class BrokerCommandLine
     public SessionsCommandLine Sessions { get; } = new();
 
     public Command AuditVerify { get; }
+
+    public Command StoreMigrate { get; }
+
+    public Option<string[]> StoreMigrateConfig { get; } = ConfigOption();
 
     public Option<string[]> RootConfig { get; }
 

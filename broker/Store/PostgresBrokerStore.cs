@@ -102,6 +102,7 @@ internal sealed class PostgresBrokerStore : SqlBrokerStore
                 + $"INSERT INTO {Tunnels} (id, lease_id, target, instance_id, opened_at) SELECT @id, slot.id, @target, @instance_id, @opened_at FROM slot",
                 cancellationToken,
                 [.. TunnelParameters(tunnel), ("max", maxConnections)]).ConfigureAwait(false) == 1,
+            hotPath: true,
             cancellationToken);
     }
 
@@ -115,9 +116,11 @@ internal sealed class PostgresBrokerStore : SqlBrokerStore
                 + $"UPDATE {Leases} SET open_tunnels = open_tunnels - 1 FROM gone WHERE {Leases}.id = gone.lease_id AND open_tunnels > 0",
                 cancellationToken,
                 ("id", tunnelId)),
+            hotPath: true,
             cancellationToken);
 
-    protected override async Task<DbConnection> ConnectAsync(CancellationToken cancellationToken)
+    /// <summary>Every write is as durable as the server makes it (its own <c>synchronous_commit</c>): none is on a hot path of ours.</summary>
+    protected override async Task<DbConnection> ConnectAsync(bool hotPath, CancellationToken cancellationToken)
     {
         try
         {

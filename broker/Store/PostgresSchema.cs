@@ -89,12 +89,24 @@ internal static class PostgresSchema
     public static async Task<int> MigrateAsync(NpgsqlConnection connection, string quotedSchema, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        await ExecuteAsync(
-            connection,
-            null,
-            $"CREATE SCHEMA IF NOT EXISTS {quotedSchema}; "
-            + $"CREATE TABLE IF NOT EXISTS {quotedSchema}.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
-            cancellationToken).ConfigureAwait(false);
+
+        // Looked up first: CREATE ... IF NOT EXISTS still asks for the CREATE privilege, which a broker's role need not
+        // have once an operator (or store migrate) has made the schema.
+        bool exists;
+        await using (var lookup = new NpgsqlCommand($"SELECT to_regclass('{quotedSchema.Replace("'", "''", StringComparison.Ordinal)}.schema_version') IS NOT NULL", connection))
+        {
+            exists = (bool)(await lookup.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+
+        if (!exists)
+        {
+            await ExecuteAsync(
+                connection,
+                null,
+                $"CREATE SCHEMA IF NOT EXISTS {quotedSchema}; "
+                + $"CREATE TABLE IF NOT EXISTS {quotedSchema}.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+                cancellationToken).ConfigureAwait(false);
+        }
 
         int version;
         await using (var command = new NpgsqlCommand($"SELECT COALESCE(MAX(version), 0) FROM {quotedSchema}.schema_version", connection))

@@ -192,6 +192,7 @@ internal abstract class SqlBrokerStore : IBrokerStore
                 ("lease_id", leaseId),
                 ("nonce", nonce),
                 ("until", Ticks(rememberUntil))).ConfigureAwait(false) == 1,
+            hotPath: true,
             cancellationToken);
 
     // ---- Tunnel slots --------------------------------------------------------------------------------------
@@ -227,6 +228,7 @@ internal abstract class SqlBrokerStore : IBrokerStore
                 return true;
             },
             publishes: false,
+            hotPath: true,
             cancellationToken);
     }
 
@@ -245,6 +247,7 @@ internal abstract class SqlBrokerStore : IBrokerStore
                 return true;
             },
             publishes: false,
+            hotPath: true,
             cancellationToken);
 
     public Task<IReadOnlyList<TunnelRecord>> OpenTunnelsAsync(CancellationToken cancellationToken) =>
@@ -464,8 +467,11 @@ internal abstract class SqlBrokerStore : IBrokerStore
 
     // ---- What each engine supplies -------------------------------------------------------------------------
 
-    /// <summary>An open connection; throws <see cref="StoreUnavailableException"/> naming the cause.</summary>
-    protected abstract Task<DbConnection> ConnectAsync(CancellationToken cancellationToken);
+    /// <summary>
+    /// An open connection; throws <see cref="StoreUnavailableException"/> naming the cause. <paramref name="hotPath"/>:
+    /// for a write made on every tunnel open or close.
+    /// </summary>
+    protected abstract Task<DbConnection> ConnectAsync(bool hotPath, CancellationToken cancellationToken);
 
     /// <summary>
     /// Begins a writing transaction. <paramref name="publishes"/>: it may append to the changes, which must then be
@@ -512,14 +518,20 @@ internal abstract class SqlBrokerStore : IBrokerStore
     ];
 
     /// <summary>Runs <paramref name="work"/> on a connection of its own; a store failure becomes <see cref="StoreUnavailableException"/>.</summary>
-    protected async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
+    protected Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken) => RunAsync(work, hotPath: false, cancellationToken);
+
+    /// <summary>
+    /// As <see cref="RunAsync{T}(Func{DbConnection, Task{T}}, CancellationToken)"/>; <paramref name="hotPath"/>: a write
+    /// made for every tunnel (a proof's nonce, a slot), which an engine may make durable later than the others.
+    /// </summary>
+    protected async Task<T> RunAsync<T>(Func<DbConnection, Task<T>> work, bool hotPath, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                var connection = await ConnectAsync(cancellationToken).ConfigureAwait(false);
+                var connection = await ConnectAsync(hotPath, cancellationToken).ConfigureAwait(false);
                 await using (connection.ConfigureAwait(false))
                 {
                     return await work(connection).ConfigureAwait(false);
@@ -546,7 +558,11 @@ internal abstract class SqlBrokerStore : IBrokerStore
             cancellationToken);
 
     /// <summary>Runs <paramref name="work"/> in a writing transaction, committed when it returns; rolled back when it throws.</summary>
-    protected async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, bool publishes, CancellationToken cancellationToken)
+    protected Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, bool publishes, CancellationToken cancellationToken) =>
+        WriteAsync(work, publishes, hotPath: false, cancellationToken);
+
+    /// <summary>As the overload without <paramref name="hotPath"/>; see <see cref="RunAsync{T}(Func{DbConnection, Task{T}}, bool, CancellationToken)"/>.</summary>
+    protected async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, bool publishes, bool hotPath, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(work);
         var result = await RunAsync(
@@ -560,6 +576,7 @@ internal abstract class SqlBrokerStore : IBrokerStore
                     return result;
                 }
             },
+            hotPath,
             cancellationToken).ConfigureAwait(false);
         if (publishes)
         {

@@ -77,6 +77,29 @@ public sealed class PostgresBrokerStoreTests : BrokerStoreContract
     }
 
     [Test]
+    public async Task ARoleWithoutCreatePrivilege_OpensAndUsesASchemaMadeForIt()
+    {
+        var database = "d_" + Guid.NewGuid().ToString("N")[..12];
+        await ExecuteAsync(ConnectionString, $"CREATE DATABASE {database}");
+        var owner = $"Host=127.0.0.1;Port={_postgres!.Port};Username={PostgresServer.User};Database={database}";
+        await using (var migrate = NewStore(owner, "ghaport"))
+        {
+            await migrate.OpenAsync(default).DefaultTimeout();
+        }
+
+        await ExecuteAsync(owner, "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ghaport_app') THEN CREATE ROLE ghaport_app LOGIN; END IF; END $$");
+        await ExecuteAsync(owner, "GRANT USAGE ON SCHEMA ghaport TO ghaport_app; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ghaport TO ghaport_app");
+        await using var store = NewStore($"Host=127.0.0.1;Port={_postgres.Port};Username=ghaport_app;Database={database}", "ghaport");
+
+        await store.OpenAsync(default).DefaultTimeout();
+        await store.InsertLeaseAsync(Lease("lease-1"), default).DefaultTimeout();
+        await store.AddBlockAsync(Block("block-1", Now), default).DefaultTimeout();
+
+        Assert.That(store.SchemaVersion, Is.EqualTo(PostgresSchema.Latest));
+        Assert.That(await store.LatestChangeAsync(default).DefaultTimeout(), Is.GreaterThan(0));
+    }
+
+    [Test]
     public async Task ServerStopped_CallsFailNamingTheCause_ThenTheSameStoreWorksAgain_AndHearsChangesAgain()
     {
         var store = (PostgresBrokerStore)Store;
@@ -178,7 +201,8 @@ public sealed class PostgresBrokerStoreTests : BrokerStoreContract
 
     private static async Task ExecuteAsync(string connectionString, string sql)
     {
-        await using var connection = new NpgsqlConnection(connectionString);
+        // Unpooled: a pooled connection could be one the server ended when a test stopped it.
+        await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false");
         await connection.OpenAsync().DefaultTimeout();
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync().DefaultTimeout();
@@ -186,7 +210,8 @@ public sealed class PostgresBrokerStoreTests : BrokerStoreContract
 
     private static async Task<long> ScalarAsync(string connectionString, string sql)
     {
-        await using var connection = new NpgsqlConnection(connectionString);
+        // Unpooled: a pooled connection could be one the server ended when a test stopped it.
+        await using var connection = new NpgsqlConnection(connectionString + ";Pooling=false");
         await connection.OpenAsync().DefaultTimeout();
         await using var command = new NpgsqlCommand(sql, connection);
         return Convert.ToInt64(await command.ExecuteScalarAsync().DefaultTimeout(), System.Globalization.CultureInfo.InvariantCulture);
