@@ -32,9 +32,10 @@ internal sealed record StoreSettings
 
     /// <summary>
     /// <c>Broker:Store:InstanceTimeout</c>: an instance silent this long is lost, and another records its tunnels as
-    /// ended. Default: 30 seconds.
+    /// ended and gives back their slots. Default: 75 seconds: longer than <see cref="MaxStaleness"/> plus a heartbeat,
+    /// since an instance cut off from the store carries its tunnels that long.
     /// </summary>
-    public TimeSpan InstanceTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public TimeSpan InstanceTimeout { get; init; } = TimeSpan.FromSeconds(75);
 
     /// <summary>
     /// <c>Broker:Store:PollInterval</c>: how often changes are read without a notification (the net under LISTEN/NOTIFY,

@@ -113,6 +113,14 @@ internal static class StoreSettingsReader
                 + "or a live instance that missed one heartbeat would be taken for lost and its tunnels ended.");
         }
 
+        // An instance cut off from the store carries its tunnels until MaxStaleness; claimed lost before that, its
+        // tunnels would still run while their slots were handed to new ones, and a lease's cap could be passed.
+        if (settings.InstanceTimeout <= settings.MaxStaleness + settings.HeartbeatInterval)
+        {
+            errors.Add($"{Section}:InstanceTimeout: {settings.InstanceTimeout} must be more than {Section}:MaxStaleness plus {Section}:HeartbeatInterval ({settings.MaxStaleness + settings.HeartbeatInterval}), "
+                + "or an instance cut off from the store would be taken for lost while its tunnels still run, and their slots handed to others.");
+        }
+
         if (settings.MaxStaleness <= settings.HeartbeatInterval)
         {
             errors.Add($"{Section}:MaxStaleness: {settings.MaxStaleness} must be more than {Section}:HeartbeatInterval ({settings.HeartbeatInterval}), "

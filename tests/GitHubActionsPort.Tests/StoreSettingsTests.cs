@@ -34,7 +34,7 @@ public sealed class StoreSettingsTests
         Assert.That(settings.Schema, Is.EqualTo("ghaport"));
         Assert.That(settings.MaxStaleness, Is.EqualTo(TimeSpan.FromSeconds(60)));
         Assert.That(settings.HeartbeatInterval, Is.EqualTo(TimeSpan.FromSeconds(5)));
-        Assert.That(settings.InstanceTimeout, Is.EqualTo(TimeSpan.FromSeconds(30)));
+        Assert.That(settings.InstanceTimeout, Is.EqualTo(TimeSpan.FromSeconds(75)));
         Assert.That(settings.PollInterval, Is.EqualTo(TimeSpan.FromSeconds(1)));
     }
 
@@ -46,14 +46,14 @@ public sealed class StoreSettingsTests
             ("Broker:Store:Path", Path.Combine(_folder.FullName, "state.db")),
             ("Broker:Store:MaxStaleness", "2m"),
             ("Broker:Store:HeartbeatInterval", "10s"),
-            ("Broker:Store:InstanceTimeout", "00:01:00"),
+            ("Broker:Store:InstanceTimeout", "00:03:00"),
             ("Broker:Store:PollInterval", "500ms"));
 
         Assert.That(settings.Kind, Is.EqualTo(StoreKind.Sqlite));
         Assert.That(settings.Path, Is.EqualTo(Path.Combine(_folder.FullName, "state.db")));
         Assert.That(settings.MaxStaleness, Is.EqualTo(TimeSpan.FromMinutes(2)));
         Assert.That(settings.HeartbeatInterval, Is.EqualTo(TimeSpan.FromSeconds(10)));
-        Assert.That(settings.InstanceTimeout, Is.EqualTo(TimeSpan.FromMinutes(1)));
+        Assert.That(settings.InstanceTimeout, Is.EqualTo(TimeSpan.FromMinutes(3)));
         Assert.That(settings.PollInterval, Is.EqualTo(TimeSpan.FromMilliseconds(500)));
     }
 
@@ -111,6 +111,7 @@ public sealed class StoreSettingsTests
     [TestCase("InstanceTimeout", "0s", "InstanceTimeout", "positive duration")]
     [TestCase("PollInterval", "soon", "PollInterval", "is not a duration")]
     [TestCase("InstanceTimeout", "10s", "InstanceTimeout", "twice Broker:Store:HeartbeatInterval")]
+    [TestCase("InstanceTimeout", "62s", "InstanceTimeout", "more than Broker:Store:MaxStaleness plus Broker:Store:HeartbeatInterval")]
     [TestCase("MaxStaleness", "5s", "MaxStaleness", "Broker:Store:HeartbeatInterval")]
     [TestCase("PollInterval", "2m", "PollInterval", "Broker:Store:MaxStaleness")]
     [TestCase("Path", " ", "Path", "must name the sqlite file")]
@@ -163,7 +164,7 @@ public sealed class StoreSettingsTests
             ["Broker:Store:Path"] = Path.Combine(_folder.FullName, "state.db"),
             ["Broker:Store:MaxStaleness"] = "90s",
             ["Broker:Store:HeartbeatInterval"] = "3s",
-            ["Broker:Store:InstanceTimeout"] = "20s",
+            ["Broker:Store:InstanceTimeout"] = "2m",
             ["Broker:Store:PollInterval"] = "2s",
         };
 

@@ -33,7 +33,8 @@ internal sealed class BrokerCluster : IAsyncDisposable
         Configuration["Broker:Store:ConnectionString"] = ConnectionString;
         // Quick to notice a lost instance, so a test waits seconds for it, not half a minute.
         Configuration["Broker:Store:HeartbeatInterval"] = "1s";
-        Configuration["Broker:Store:InstanceTimeout"] = "4s";
+        Configuration["Broker:Store:MaxStaleness"] = "5s";
+        Configuration["Broker:Store:InstanceTimeout"] = "7s";
         Configuration["Broker:Admin:TokenFile"] = AdminTokenFile;
         Configuration["Broker:Lanes:Raw:AdvertisedPort"] = Raw.EndPoint.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
     }

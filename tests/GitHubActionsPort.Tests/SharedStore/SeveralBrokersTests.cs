@@ -100,7 +100,7 @@ public sealed class SeveralBrokersTests
     public async Task RevokeSentToB_EndsATunnelCarriedByA_ByNotification()
     {
         // No poll to fall back on: only PostgreSQL's NOTIFY can carry the revocation from B to A in time.
-        var quiet = new Dictionary<string, string?> { ["Broker:Store:PollInterval"] = "10m", ["Broker:Store:MaxStaleness"] = "20m" };
+        var quiet = new Dictionary<string, string?> { ["Broker:Store:PollInterval"] = "10m", ["Broker:Store:MaxStaleness"] = "20m", ["Broker:Store:InstanceTimeout"] = "30m" };
         var a = await _cluster.StartBrokerAsync(quiet);
         var b = await _cluster.StartBrokerAsync(quiet);
         _cluster.Route(a);
@@ -220,7 +220,7 @@ public sealed class SeveralBrokersTests
     [Test]
     public async Task StoreStopped_NewSessionsRefusedWithTheCause_TunnelRunsUntilMaxStaleness_AndAfterStartSessionsWork()
     {
-        var a = await _cluster.StartBrokerAsync(new Dictionary<string, string?> { ["Broker:Store:MaxStaleness"] = "8s" });
+        var a = await _cluster.StartBrokerAsync(new Dictionary<string, string?> { ["Broker:Store:MaxStaleness"] = "8s", ["Broker:Store:InstanceTimeout"] = "10s" });
         _cluster.Route(a);
         await using var agent = await StartAgentAsync("grpc");
         using var tunnel = await SocketIo.ConnectAsync(agent["echo"]);
