@@ -16,11 +16,9 @@ public static class BrokerProcess
         withAdmin.TryAdd("Broker__Admin__Url", "http://127.0.0.1:0");
         var audit = BrokerUnderTest.TempAuditPath();
         withAdmin.TryAdd("Broker__Audit__Path", audit);
-        // The default store (sqlite) in a file of its own beside the trail.
-        if (!withAdmin.TryGetValue("Broker__Store__Kind", out var kind) || string.Equals(kind, "sqlite", StringComparison.OrdinalIgnoreCase))
-        {
-            withAdmin.TryAdd("Broker__Store__Path", BrokerUnderTest.TempStorePath(audit));
-        }
+        // A lease-signing key of its own beside the trail, and with it the default store's file (sqlite, beside the
+        // key) and the admin credential: a process never shares state with another test's broker by accident.
+        withAdmin.TryAdd("Broker__Leases__SigningKeyPath", Path.Combine(Path.GetDirectoryName(audit)!, "lease-signing-key.pem"));
         withAdmin.TryAdd("Broker__Metrics__Url", "http://127.0.0.1:0");
         return ChildProcess.Start("ghaport-broker.dll", args, withAdmin, inherit: name =>
             !name.StartsWith("Broker__", StringComparison.OrdinalIgnoreCase) && !name.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase));

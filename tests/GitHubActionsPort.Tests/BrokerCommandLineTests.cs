@@ -116,6 +116,8 @@ public sealed class BrokerCommandLineTests
             ["Broker:Admin:Url"] = "http://127.0.0.1:9001",
             ["Broker:Lanes:Raw:Url"] = "http://127.0.0.1:9002",
             ["Broker:Metrics:Url"] = "http://127.0.0.1:9003",
+            // A dev broker keeps nothing: its state must not land in a real broker's store on this host.
+            ["Broker:Store:Kind"] = "memory",
         }));
     }
 
