@@ -57,7 +57,18 @@ internal sealed class IdTokenValidator
     /// <summary>Every configured issuer's keys, for the start-up prefetch.</summary>
     public IEnumerable<IssuerKeys> Issuers => _issuers.Values;
 
-    public async Task<CallerIdentity> ValidateAsync(string token, CancellationToken cancellationToken)
+    /// <summary>Checks an id-token and spends its single use: a second call with the same token, at any instance, is refused.</summary>
+    public Task<CallerIdentity> ValidateAsync(string token, CancellationToken cancellationToken) =>
+        ValidateAsync(token, spendSingleUse: true, cancellationToken);
+
+    /// <summary>
+    /// Checks an id-token as <see cref="ValidateAsync(string, CancellationToken)"/> does but leaves its single use
+    /// unspent: <c>policy explain</c> judges a job's token without burning it (or touching the state store).
+    /// </summary>
+    public Task<CallerIdentity> CheckWithoutSpendingAsync(string token, CancellationToken cancellationToken) =>
+        ValidateAsync(token, spendSingleUse: false, cancellationToken);
+
+    private async Task<CallerIdentity> ValidateAsync(string token, bool spendSingleUse, CancellationToken cancellationToken)
     {
         if (string.IsNullOrEmpty(token))
         {
@@ -81,7 +92,7 @@ internal sealed class IdTokenValidator
 
         try
         {
-            return await ValidateAsync(token, unverified, cancellationToken).ConfigureAwait(false);
+            return await ValidateAsync(token, unverified, spendSingleUse, cancellationToken).ConfigureAwait(false);
         }
         catch (TokenRejectedException ex) when (ex.Claimed is null)
         {
@@ -90,7 +101,7 @@ internal sealed class IdTokenValidator
         }
     }
 
-    private async Task<CallerIdentity> ValidateAsync(string token, JsonWebToken unverified, CancellationToken cancellationToken)
+    private async Task<CallerIdentity> ValidateAsync(string token, JsonWebToken unverified, bool spendSingleUse, CancellationToken cancellationToken)
     {
         TokenStructure.Check(unverified);
         if (!_issuers.TryGetValue(unverified.Issuer ?? string.Empty, out var issuer))
@@ -133,7 +144,7 @@ internal sealed class IdTokenValidator
 
         // Last, once everything else passed: a token refused for another reason is not spent. A store that cannot be
         // reached throws StoreUnavailableException, which the caller answers as unavailable (the token may be fine).
-        if (!await _replays.TryUseAsync(issuer.Issuer.Issuer, tokenId, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero) + ClockSkew, cancellationToken).ConfigureAwait(false))
+        if (spendSingleUse && !await _replays.TryUseAsync(issuer.Issuer.Issuer, tokenId, new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero) + ClockSkew, cancellationToken).ConfigureAwait(false))
         {
             throw new TokenRejectedException("the id-token was already used to open a session; request a fresh one");
         }

@@ -132,7 +132,8 @@ internal static class PolicyExplainCommand
         using var timeout = new CancellationTokenSource(VerifyTimeout);
         try
         {
-            return await validator.ValidateAsync(token, timeout.Token).ConfigureAwait(false);
+            // A dry run: the token's single use is left for the job it belongs to.
+            return await validator.CheckWithoutSpendingAsync(token, timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {

@@ -32,7 +32,7 @@ internal static class StoreMigrateCommand
 
                 using var timeout = new CancellationTokenSource(OpenTimeout);
                 await store.OpenAsync(timeout.Token).ConfigureAwait(false);
-                var version = store is SqlBrokerStore sql ? sql.SchemaVersion : 0;
+                var version = store.SchemaVersion;
                 await output.WriteLineAsync($"store {store.Describe()}: schema version {version}").ConfigureAwait(false);
                 return BrokerCommand.ExitOk;
             }

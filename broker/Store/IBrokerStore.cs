@@ -16,6 +16,9 @@ internal interface IBrokerStore : IAsyncDisposable
     /// <summary>Which store this is, for the start-up line, metrics and <c>/healthz</c>.</summary>
     StoreKind Kind { get; }
 
+    /// <summary>The schema version the store is at once opened (0 for memory, which has none).</summary>
+    int SchemaVersion { get; }
+
     /// <summary>Where it lives, for people (a file path, or host/database/schema; never a password).</summary>
     string Describe();
 

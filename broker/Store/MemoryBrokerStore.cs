@@ -22,6 +22,8 @@ internal sealed class MemoryBrokerStore : IBrokerStore
 
     public StoreKind Kind => StoreKind.Memory;
 
+    public int SchemaVersion => 0;
+
     public event Action? ChangesMayBeWaiting;
 
     public string Describe() => "memory (nothing survives a restart)";

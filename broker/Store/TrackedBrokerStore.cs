@@ -18,6 +18,8 @@ internal sealed class TrackedBrokerStore(IBrokerStore inner, bool ownsInner, Sto
 
     public string Describe() => inner.Describe();
 
+    public int SchemaVersion => inner.SchemaVersion;
+
     public Task OpenAsync(CancellationToken cancellationToken) => Track(() => inner.OpenAsync(cancellationToken));
 
     public Task InsertLeaseAsync(LeaseRecord lease, CancellationToken cancellationToken) => Track(() => inner.InsertLeaseAsync(lease, cancellationToken));

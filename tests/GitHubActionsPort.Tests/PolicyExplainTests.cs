@@ -49,6 +49,22 @@ public sealed class PolicyExplainTests
     }
 
     [Test]
+    public async Task VerifiedToken_IsNotSpent_TheSameTokenExplainedTwiceOnOneStoreVerifiesBothTimes()
+    {
+        // A dry run must leave the job's single use alone: with the state store shared (as every broker on this host
+        // shares its sqlite file), a token explained once would otherwise be refused as already used.
+        var token = Sign(_issuer.Payload());
+        var store = Path.Combine(_folder.FullName, "explain-state.db");
+
+        var (first, firstBroker) = await ExplainAsync(token, "--config", _config, $"--Broker:Store:Path={store}");
+        var (second, secondBroker) = await ExplainAsync(token, "--config", _config, $"--Broker:Store:Path={store}");
+
+        Assert.That(first, Is.Zero, firstBroker.Describe());
+        Assert.That(second, Is.Zero, secondBroker.Describe());
+        Assert.That(secondBroker.Output.Lines, Has.Some.StartsWith("verified  signature"));
+    }
+
+    [Test]
     public async Task UnverifiedTokenOfAnotherBranch_ShowsWhichClaimFailed_AndTheReasonTheJobWouldSee_ExitsSix()
     {
         var payload = _issuer.Payload();

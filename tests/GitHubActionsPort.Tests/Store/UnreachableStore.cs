@@ -19,6 +19,8 @@ internal sealed class UnreachableStore(IBrokerStore inner) : IBrokerStore
 
     public StoreKind Kind => inner.Kind;
 
+    public int SchemaVersion => inner.SchemaVersion;
+
     public event Action? ChangesMayBeWaiting
     {
         add => inner.ChangesMayBeWaiting += value;
