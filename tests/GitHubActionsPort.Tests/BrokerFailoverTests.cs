@@ -49,7 +49,14 @@ public sealed class BrokerFailoverTests
         await _issuer.DisposeAsync();
         foreach (var file in _files)
         {
-            File.Delete(file);
+            if (Directory.Exists(file))
+            {
+                Directory.Delete(file, recursive: true);
+            }
+            else
+            {
+                File.Delete(file);
+            }
         }
 
         _files.Clear();
@@ -125,6 +132,50 @@ public sealed class BrokerFailoverTests
         Assert.That(agent.Logs.Entries.Single(e => e.EventId.Name == "TunnelOpened").Message, Does.Contain("raw lane"),
             "the raw lane dials the same instance's address");
         Assert.That(agent.Logs.Errors, Is.Empty);
+    }
+
+    /// <summary>
+    /// Over TLS, a name's second address is dialled by address while the certificate, which names only the host
+    /// name, is checked against that name, on the gRPC channel and the raw lane alike.
+    /// </summary>
+    [TestCase("grpc")]
+    [TestCase("raw")]
+    public async Task HostNameOverTls_EachAddressIsDialled_TheCertificateIsCheckedByTheName(string lane)
+    {
+        RequireSecondLoopbackAddress();
+        var folder = Directory.CreateTempSubdirectory("ghaport-failover-tls-").FullName;
+        _files.Add(folder);
+        using var ca = TestCertificates.CreateCa("failover test CA");
+        var caPath = Path.Combine(folder, "ca.pem");
+        await File.WriteAllTextAsync(caPath, ca.ExportCertificatePem());
+        using (var certificate = TestCertificates.IssueServerCertificate(ca, "brokers.test"))
+        {
+            await TestCertificates.WritePemPairAsync(certificate, Path.Combine(folder, "broker.crt"), Path.Combine(folder, "broker.key"));
+        }
+
+        using var held = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        held.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var port = ((IPEndPoint)held.LocalEndPoint!).Port;
+        var broker = await StartBrokerAsync(new Uri($"https://{Second}:{port}"), configure: c =>
+        {
+            c["Broker:Tls:CertificatePath"] = Path.Combine(folder, "broker.crt");
+            c["Broker:Tls:KeyPath"] = Path.Combine(folder, "broker.key");
+        });
+
+        await using var agent = await AgentUnderTest.StartAsync(
+            new Uri($"https://brokers.test:{port}"), ["0:echo"], new Dictionary<string, string?>(),
+            extraArgs: ["--id-token-file", TokenFile(), "--ca-cert", caPath, "--lane", lane], echo: TestContext.Progress,
+            resolveHost: (host, _) => Task.FromResult<IPAddress[]>(host == "brokers.test" ? [IPAddress.Loopback, Second] : []));
+
+        using (var client = await SocketIo.ConnectAsync(agent["echo"]))
+        {
+            await AssertEchoesAsync(client, 4);
+        }
+
+        Assert.That(agent.Logs.Entries.Single(e => e.EventId.Name == "TunnelOpened").Message, Does.Contain($"({lane} lane)"));
+        Assert.That(broker.Logs.Entries.Count(e => e.EventId.Name == "SessionGranted"), Is.EqualTo(1));
+        Assert.That(agent.Logs.Errors, Is.Empty);
+        Assert.That(broker.Logs.Errors, Is.Empty);
     }
 
     /// <summary>
