@@ -277,8 +277,9 @@ public static partial class AgentRunner
             }
             catch (AgentException ex) when (route.Count > 1 && ex.InnerException is Grpc.Core.RpcException rpc && BrokerGone.Cause(rpc.Status) is { } cause)
             {
-                // A refused or failed connection never carried the token; an answer (draining, unavailable) may have.
-                mayBeUsed |= rpc.Status.DebugException is null || rpc.StatusCode == Grpc.Core.StatusCode.DeadlineExceeded;
+                // A refused or failed connection never carried the token, nor did a draining broker (it refuses first);
+                // another answer (unavailable: its audit trail or store) may have come after it checked the token.
+                mayBeUsed |= (rpc.Status.DebugException is null && !Protocol.BrokerDraining.IsDraining(rpc.Status)) || rpc.StatusCode == Grpc.Core.StatusCode.DeadlineExceeded;
                 failures.Add($"{link.Endpoint.Name}: {ex.Message}");
                 if (i + 1 < route.Count)
                 {

@@ -171,6 +171,8 @@ internal sealed partial class BrokerRoute : IDisposable
             slot.DownUntil = now + (long)(skip.TotalSeconds * _time.TimestampFrequency);
             if (_slots.Count == 1)
             {
+                // Nothing to move to, unless the name now points elsewhere too.
+                ResolveAgainSoon();
                 return false;
             }
 
