@@ -124,6 +124,11 @@ public static partial class AgentRunner
                 github.WriteOutputs(forwards, keeper.Current.ExpiresAt.ToDateTimeOffset(), keeper.Current.LeaseId);
                 if (args.Background)
                 {
+                    // The launcher relays it to the step's log: which broker carries the job, and which others it may use.
+                    var brokers = route.Endpoints;
+                    await context.Out.WriteLineAsync(brokers.Count > 1
+                        ? $"broker {route.Current.Endpoint.Name} in use (brokers: {string.Join(", ", brokers.Select(b => b.Name))})"
+                        : $"broker {route.Current.Endpoint.Name} in use").ConfigureAwait(false);
                     await context.Out.WriteLineAsync(DetachedLine).ConfigureAwait(false);
                 }
 

@@ -202,6 +202,7 @@ public sealed class DetachedAgentTests : TunnelFixture
         var live = Broker.Address.GetLeftPart(UriPartial.Authority);
         await using var up = AgentProcess.Start(["up", "--broker", dead, "--broker", live, "--forward", "0:echo", "--detach", "--timeout", "30s", "--state-dir", StateDir], Environment());
         Assert.That(await up.WaitForExitAsync(), Is.Zero, up.Process.Describe());
+        Assert.That(up.Output.Lines, Has.Member($"broker {live} in use (brokers: {dead}, {live})"), "the step's log says which broker carries the job");
 
         await using (var status = AgentProcess.Start(["status", "--state-dir", StateDir], Environment()))
         {
