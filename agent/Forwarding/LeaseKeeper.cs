@@ -13,7 +13,9 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// (with a fresh id-token, when the token source can give one), opens a new session in its place when the broker
 /// no longer knows it (the broker restarted), and ends <see cref="Ended"/> when it expires: expiry is final. A lease
 /// the broker ended for good (revoked, blocked, no longer permitted) is never replaced: <see cref="Observe"/> ends it.
-/// The session key lives in memory only; it is never written anywhere.
+/// Its calls go to the broker its <see cref="Route"/> uses at the time: when that one is gone, renewals, the watch and
+/// the close move to the next with the same lease and key. The session key lives in memory only; it is never written
+/// anywhere.
 /// </summary>
 internal sealed partial class LeaseKeeper : IDisposable
 {
