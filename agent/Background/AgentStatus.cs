@@ -4,7 +4,7 @@ using GitHubActionsPort.Agent.Forwarding;
 
 namespace GitHubActionsPort.Agent.Background;
 
-/// <summary>What <c>ghaport status</c> shows: the lease and, per forward, what it has carried.</summary>
+/// <summary>What <c>ghaport status</c> shows: the broker in use, the lease and, per forward, what it has carried.</summary>
 internal sealed record AgentStatus(
     int Pid,
     string Broker,
@@ -15,6 +15,9 @@ internal sealed record AgentStatus(
 {
     /// <summary>Why the lease ended (revoked, blocked, no longer permitted, expired); null while it is live.</summary>
     public string? Ended { get; init; }
+
+    /// <summary>Every broker the agent may use, in order (each address of a host name apart); <see cref="Broker"/> is the one in use.</summary>
+    public IReadOnlyList<string> Brokers { get; init; } = [];
 }
 
 /// <summary>One forward's address, target and totals.</summary>

@@ -29,6 +29,11 @@ internal static class StatusCommand
         await output.WriteLineAsync(status.Ended is { } ended
             ? $"lease {status.LeaseId} ended: {ended} (broker {status.Broker}, pid {status.Pid}{(reply is null ? ", exited" : string.Empty)})"
             : $"lease {status.LeaseId} expires {status.ExpiresAt:u} (broker {status.Broker}, pid {status.Pid})").ConfigureAwait(false);
+        if (status.Brokers.Count > 1)
+        {
+            await output.WriteLineAsync($"brokers: {string.Join(", ", status.Brokers.Select(b => b == status.Broker ? b + " (in use)" : b))}").ConfigureAwait(false);
+        }
+
         await output.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"{"FORWARD",-24}{"TARGET",-20}{"CONNECTIONS",12}{"ACTIVE",8}{"FAILED",8}{"REFUSED",8}{"SENT",12}{"RECEIVED",12}")).ConfigureAwait(false);
         foreach (var forward in status.Forwards)
         {

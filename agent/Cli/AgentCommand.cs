@@ -71,8 +71,11 @@ public static class AgentCommand
         var log = new StreamWriter(stream) { AutoFlush = true };
         // Written (and flushed) before anything can hang: the log the launcher names always holds this run's start,
         // even when the broker never answers and the run is stopped before its first log line.
-        var broker = args.SkipWhile(a => a != "--broker").Skip(1).FirstOrDefault() ?? args.FirstOrDefault(a => a.StartsWith("--broker=", StringComparison.Ordinal))?["--broker=".Length..];
-        log.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm:ss.fff}Z ghaport up (pid {Environment.ProcessId}) started in the background: asking the broker {broker ?? "(none given)"} for a session");
+        var brokers = args.Zip(args.Skip(1)).Where(p => p.First == "--broker").Select(p => p.Second)
+            .Concat(args.Where(a => a.StartsWith("--broker=", StringComparison.Ordinal)).Select(a => a["--broker=".Length..]))
+            .ToList();
+        var broker = brokers.Count == 0 ? "(none given)" : string.Join(", ", brokers);
+        log.WriteLine($"{DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm:ss.fff}Z ghaport up (pid {Environment.ProcessId}) started in the background: asking the broker {broker} for a session");
         return log;
     }
 

@@ -10,7 +10,17 @@ public sealed record UpArguments
 {
     public const string DefaultAudience = "ghaport";
 
-    public required Uri Broker { get; init; }
+    /// <summary>The most <c>--broker</c> URLs one agent takes: a failover list, not a scan.</summary>
+    public const int MaxBrokers = 16;
+
+    /// <summary>The first broker given; see <see cref="Brokers"/>.</summary>
+    public Uri Broker => Brokers[0];
+
+    /// <summary>
+    /// Every broker given (<c>--broker</c>, repeatable), in order, none twice, all with one scheme: the session opens at
+    /// the first that answers, and tunnels move to the next when the one in use goes away.
+    /// </summary>
+    public required IReadOnlyList<Uri> Brokers { get; init; }
 
     public required IReadOnlyList<ForwardSpec> Forwards { get; init; }
 
@@ -85,6 +95,43 @@ public sealed record UpArguments
         return certificates;
     }
 
+    /// <summary>
+    /// Each <c>--broker</c> an http(s) URL, none given twice, and all with one scheme: a set of brokers is one
+    /// deployment, and an agent that would fall back from TLS to plain text on failover would hand its lease to
+    /// whoever can make the TLS brokers unreachable.
+    /// </summary>
+    private static List<Uri> ParseBrokers(string[] urls)
+    {
+        var brokers = new List<Uri>(urls.Length);
+        foreach (var url in urls)
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var broker) || (broker.Scheme != Uri.UriSchemeHttps && broker.Scheme != Uri.UriSchemeHttp))
+            {
+                throw new ArgumentException($"--broker '{url}' is not an http(s) URL, for example https://broker.internal:8470");
+            }
+
+            if (brokers.FirstOrDefault(b => Uri.Compare(b, broker, UriComponents.SchemeAndServer, UriFormat.SafeUnescaped, StringComparison.OrdinalIgnoreCase) == 0) is { } same)
+            {
+                throw new ArgumentException($"--broker '{url}' is given twice (as '{same}'); name each broker once");
+            }
+
+            if (brokers.Count > 0 && broker.Scheme != brokers[0].Scheme)
+            {
+                throw new ArgumentException(
+                    $"--broker '{url}' is {broker.Scheme} but --broker '{brokers[0]}' is {brokers[0].Scheme}: every broker must use the same scheme (all https, or all http)");
+            }
+
+            brokers.Add(broker);
+        }
+
+        if (brokers.Count > MaxBrokers)
+        {
+            throw new ArgumentException($"--broker is given {brokers.Count} times; at most {MaxBrokers} brokers may be named");
+        }
+
+        return brokers;
+    }
+
     /// <summary>Parses the arguments after <c>up</c>; throws <see cref="ArgumentException"/> naming what is wrong.</summary>
     public static UpArguments Parse(IReadOnlyList<string> args)
     {
@@ -102,12 +149,8 @@ public sealed record UpArguments
     /// <summary>The checked flags of a parse of <paramref name="command"/>; <paramref name="raw"/> are the arguments after <c>up</c> as given.</summary>
     internal static UpArguments From(UpCommand command, ParseResult result, IReadOnlyList<string> raw)
     {
-        Uri? broker = null;
-        if (result.GetValue(command.Broker) is { } url
-            && (!Uri.TryCreate(url, UriKind.Absolute, out broker) || (broker.Scheme != Uri.UriSchemeHttps && broker.Scheme != Uri.UriSchemeHttp)))
-        {
-            throw new ArgumentException($"--broker '{url}' is not an http(s) URL, for example https://broker.internal:8470");
-        }
+        var brokers = ParseBrokers(result.GetValue(command.Broker) ?? []);
+        var broker = brokers.Count > 0 ? brokers[0] : null;
 
         var forwards = (result.GetValue(command.Forward) ?? []).Select(ForwardSpec.Parse).ToList();
         var audience = result.GetValue(command.Audience) ?? DefaultAudience;
@@ -180,7 +223,7 @@ public sealed record UpArguments
 
         return new UpArguments
         {
-            Broker = broker,
+            Brokers = brokers,
             Forwards = forwards,
             Audience = audience,
             IdTokenFile = tokenFile,

@@ -30,7 +30,13 @@ internal sealed class UpCommand : Command
         Options.Add(Background);
     }
 
-    public Option<string> Broker { get; } = new("--broker") { Description = "the broker, e.g. https://broker.internal:8470", HelpName = "URL" };
+    public Option<string[]> Broker { get; } = new("--broker")
+    {
+        Description = "the broker, e.g. https://broker.internal:8470; repeat it (or name a host with several addresses) for several "
+            + "instances: the session opens at the first that answers, and tunnels move to the next when one goes away",
+        HelpName = "URL",
+        AllowMultipleArgumentsPerToken = false,
+    };
 
     public Option<string[]> Forward { get; } = new("--forward")
     {

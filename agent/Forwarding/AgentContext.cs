@@ -15,6 +15,12 @@ public sealed record AgentContext
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>
+    /// Resolves a broker's host name to its addresses, each a broker of its own (default: the system resolver). A
+    /// test may name hosts of its own.
+    /// </summary>
+    public Func<string, CancellationToken, Task<System.Net.IPAddress[]>> ResolveHost { get; init; } = System.Net.Dns.GetHostAddressesAsync;
+
     /// <summary>Where the forwards' totals are kept; a test may hold on to it to read them.</summary>
     public ForwardStats Stats { get; init; } = new();
 }

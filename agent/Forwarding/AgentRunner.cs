@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using GitHubActionsPort.Agent.Background;
 using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Agent.Forwarding.Failover;
 using GitHubActionsPort.Agent.Forwarding.RawLane;
 using GitHubActionsPort.Agent.GitHub;
 using GitHubActionsPort.Agent.Tokens;
@@ -32,9 +33,9 @@ public static partial class AgentRunner
         ArgumentNullException.ThrowIfNull(context);
         var logger = context.LoggerFactory.CreateLogger("ghaport");
         var github = new GitHubWorkflow(context.Environment, context.Out);
-        if (args.Broker.Scheme == Uri.UriSchemeHttp && !args.Broker.IsLoopback)
+        foreach (var plain in args.Brokers.Where(b => b.Scheme == Uri.UriSchemeHttp && !b.IsLoopback))
         {
-            Log.PlainTextBroker(logger, args.Broker);
+            Log.PlainTextBroker(logger, plain);
         }
 
         var listeners = new List<ForwardListener>();
@@ -56,15 +57,15 @@ public static partial class AgentRunner
             var idToken = await IdTokenSource.GetAsync(args, context.Environment, stopping).ConfigureAwait(false);
             // Masked before anything could print it: GitHub then hides it in every later log line of the job.
             github.Mask(idToken);
-            using var channel = BrokerChannel.Create(args.Broker, context.Transport, context.LoggerFactory, args.CaCertificates);
-            var client = new Broker.BrokerClient(channel);
+            using var route = await RouteAsync(args, context, logger, stopping).ConfigureAwait(false);
+            var freshTokens = IdTokenSource.FreshTokens(args, context.Environment);
 
             // Made in memory for this session only: the lease is bound to it, so the lease token alone opens nothing.
             var sessionKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             Lease lease;
             try
             {
-                lease = await SessionOpener.OpenAsync(client, args.Broker, idToken, sessionKey.ExportSubjectPublicKeyInfo(), args.Forwards.Select(f => f.Target), args.Ttl, context.Transport.SessionTimeout, stopping).ConfigureAwait(false);
+                lease = await OpenSessionAsync(route, args, context, idToken, freshTokens, sessionKey.ExportSubjectPublicKeyInfo(), logger, stopping).ConfigureAwait(false);
             }
             catch
             {
@@ -77,17 +78,17 @@ public static partial class AgentRunner
             Log.SessionOpened(logger, lease.LeaseId, lease.ExpiresAt.ToDateTimeOffset(), lease.MaxConnections);
 
             using var keeper = new LeaseKeeper(
-                client, sessionKey, lease, IdTokenSource.FreshTokens(args, context.Environment), args.Ttl, context.Time, logger,
+                route, sessionKey, lease, freshTokens, args.Ttl, context.Time, logger,
                 targets: args.Forwards.Select(f => f.Target), broker: args.Broker, sessionTimeout: context.Transport.SessionTimeout);
             using var down = new CancellationTokenSource();
             using var tunnelsEnd = CancellationTokenSource.CreateLinkedTokenSource(stopping, keeper.Ended, down.Token);
             var renewing = keeper.KeepRenewingAsync(tunnelsEnd.Token);
             var watching = keeper.KeepWatchingAsync(tunnelsEnd.Token);
             var stats = context.Stats;
-            RefuseUnofferedLane(args, lease);
+            RefuseUnofferedLane(args, lease, route.Current);
             await using var rawLane = args.Lane == DataLane.Grpc ? null
-                : new RawLanePool(new RawLaneDialer(args.Broker, keeper, context.Transport.ConnectTimeout, args.CaCertificates), keeper, logger);
-            var tunnels = new TunnelClient(channel, keeper, stats, logger, args.Lane, rawLane, context.Time);
+                : new RawLanePool(new RawLaneDialer(route, keeper, context.Transport.ConnectTimeout, args.CaCertificates), keeper, logger);
+            var tunnels = new TunnelClient(keeper, stats, logger, args.Lane, rawLane, context.Time);
             var forwards = listeners.Select(l => (l.Forward.Target, l.LocalEndPoint)).ToList();
             var endReason = "stopped";
             var leaseSettled = false;
@@ -123,6 +124,11 @@ public static partial class AgentRunner
                 github.WriteOutputs(forwards, keeper.Current.ExpiresAt.ToDateTimeOffset(), keeper.Current.LeaseId);
                 if (args.Background)
                 {
+                    // The launcher relays it to the step's log: which broker carries the job, and which others it may use.
+                    var brokers = route.Endpoints;
+                    await context.Out.WriteLineAsync(brokers.Count > 1
+                        ? $"broker {route.Current.Endpoint.Name} in use (brokers: {string.Join(", ", brokers.Select(b => b.Name))})"
+                        : $"broker {route.Current.Endpoint.Name} in use").ConfigureAwait(false);
                     await context.Out.WriteLineAsync(DetachedLine).ConfigureAwait(false);
                 }
 
@@ -150,7 +156,7 @@ public static partial class AgentRunner
                     if (args.Background && args.StateDirectory is not null)
                     {
                         // Nobody reads a background agent's exit code: 'ghaport status' and 'down' read this instead.
-                        EndedState.Write(StateDirectory.Resolve(args.StateDirectory, context.Environment, create: true), Status(args, keeper, listeners, stats, openedAt, ended.Message));
+                        EndedState.Write(StateDirectory.Resolve(args.StateDirectory, context.Environment, create: true), Status(keeper, listeners, stats, openedAt, ended.Message));
                     }
 
                     throw ended;
@@ -194,17 +200,100 @@ public static partial class AgentRunner
     }
 
     /// <summary>A lane asked for by name that the broker has off is a failure now, not a refusal of every connection.</summary>
-    private static void RefuseUnofferedLane(UpArguments args, Lease lease)
+    private static void RefuseUnofferedLane(UpArguments args, Lease lease, BrokerLink broker)
     {
         if (args.Lane == DataLane.Raw && lease.RawLanePort == 0)
         {
-            throw new AgentException(ExitCodes.BrokerUnreachable, $"--lane raw: the broker {args.Broker} does not offer the raw lane (Broker:Lanes:Raw:Enabled is false there); use --lane auto or grpc");
+            throw new AgentException(ExitCodes.BrokerUnreachable, $"--lane raw: the broker {broker.Endpoint.Url} does not offer the raw lane (Broker:Lanes:Raw:Enabled is false there); use --lane auto or grpc");
         }
 
         if (args.Lane == DataLane.Grpc && lease.GrpcLaneOff)
         {
-            throw new AgentException(ExitCodes.BrokerUnreachable, $"--lane grpc: the broker {args.Broker} carries tunnels on its raw lane only (Broker:Lanes:Grpc:Enabled is false there); use --lane auto or raw");
+            throw new AgentException(ExitCodes.BrokerUnreachable, $"--lane grpc: the broker {broker.Endpoint.Url} carries tunnels on its raw lane only (Broker:Lanes:Grpc:Enabled is false there); use --lane auto or raw");
         }
+    }
+
+    /// <summary>
+    /// The brokers to use, each <c>--broker</c> URL expanded to the addresses its host name resolves to now (and again
+    /// when every one of them has failed). Exit 4 when none resolves.
+    /// </summary>
+    private static async Task<BrokerRoute> RouteAsync(UpArguments args, AgentContext context, ILogger logger, CancellationToken stopping)
+    {
+        var (endpoints, unresolved) = await BrokerAddresses.ExpandAsync(args.Brokers, context.ResolveHost, stopping).ConfigureAwait(false);
+        if (endpoints.Count == 0)
+        {
+            throw new AgentException(ExitCodes.BrokerUnreachable, args.Brokers.Count == 1
+                ? $"cannot reach the broker at {args.Broker}: {unresolved[0]}"
+                : $"no broker can be reached: {string.Join("; ", unresolved)}");
+        }
+
+        foreach (var reason in unresolved)
+        {
+            Log.BrokerUnresolved(logger, reason);
+        }
+
+        return new BrokerRoute(
+            endpoints,
+            endpoint =>
+            {
+                var channel = BrokerChannel.Create(endpoint.Url, context.Transport, context.LoggerFactory, args.CaCertificates, endpoint.Address);
+                return (channel, new Broker.BrokerClient(channel));
+            },
+            context.Time,
+            logger,
+            async ct => (await BrokerAddresses.ExpandAsync(args.Brokers, context.ResolveHost, ct).ConfigureAwait(false)).Endpoints);
+    }
+
+    /// <summary>
+    /// Opens the session at the first broker that answers, in order: one that cannot be reached (or is draining, or
+    /// unavailable) passes the same id-token on to the next, since it never took it. An answer in the broker's own
+    /// right (the token rejected, a target denied) is final: another instance of the same deployment would say the
+    /// same, and a single-use token is not offered around. One exception: a broker that failed after it may have
+    /// checked the token (it answered, then said it was unavailable) can have used it up, so when the next one rejects
+    /// it and fresh tokens can be had, that one is asked once more with a fresh token.
+    /// </summary>
+    private static async Task<Lease> OpenSessionAsync(
+        BrokerRoute route, UpArguments args, AgentContext context, string idToken, Func<CancellationToken, Task<string>>? freshTokens, byte[] sessionPublicKey, ILogger logger, CancellationToken stopping)
+    {
+        var failures = new List<string>();
+        var mayBeUsed = false;
+        var refreshed = false;
+        for (var i = 0; i < route.Count; i++)
+        {
+            var link = route.At(i);
+            try
+            {
+                var lease = await SessionOpener.OpenAsync(link.Client, link.Endpoint.Url, idToken, sessionPublicKey, args.Forwards.Select(f => f.Target), args.Ttl, context.Transport.SessionTimeout, stopping).ConfigureAwait(false);
+                route.Use(link);
+                route.Learned(link, lease);
+                if (i > 0)
+                {
+                    Log.SessionOpenedAt(logger, link.Endpoint.Name, i);
+                }
+
+                return lease;
+            }
+            catch (AgentException ex) when (ex.ExitCode == ExitCodes.TokenRejected && mayBeUsed && !refreshed && freshTokens is not null)
+            {
+                refreshed = true;
+                idToken = await freshTokens(stopping).ConfigureAwait(false);
+                new GitHubWorkflow(context.Environment, context.Out).Mask(idToken);
+                i--;
+            }
+            catch (AgentException ex) when (route.Count > 1 && ex.InnerException is Grpc.Core.RpcException rpc && BrokerGone.Cause(rpc.Status) is { } cause)
+            {
+                // A refused or failed connection never carried the token, nor did a draining broker (it refuses first);
+                // another answer (unavailable: its audit trail or store) may have come after it checked the token.
+                mayBeUsed |= (rpc.Status.DebugException is null && !Protocol.BrokerDraining.IsDraining(rpc.Status)) || rpc.StatusCode == Grpc.Core.StatusCode.DeadlineExceeded;
+                failures.Add($"{link.Endpoint.Name}: {ex.Message}");
+                if (i + 1 < route.Count)
+                {
+                    Log.SessionOpenMovedOn(logger, link.Endpoint.Name, cause, route.At(i + 1).Endpoint.Name);
+                }
+            }
+        }
+
+        throw new AgentException(ExitCodes.BrokerUnreachable, $"no broker could open the session: {string.Join("; ", failures)}");
     }
 
     /// <summary>Dials every target through the broker: readiness proven end to end, not just a bound port.</summary>
@@ -222,17 +311,21 @@ public static partial class AgentRunner
         }
     }
 
-    /// <summary>What <c>ghaport status</c> shows: the lease and each forward's own counts; <paramref name="ended"/> once it has ended.</summary>
-    private static AgentStatus Status(UpArguments args, LeaseKeeper keeper, IReadOnlyList<ForwardListener> listeners, ForwardStats stats, DateTimeOffset openedAt, string? ended = null) =>
+    /// <summary>
+    /// What <c>ghaport status</c> shows: the broker in use and every broker, the lease and each forward's own counts;
+    /// <paramref name="ended"/> once it has ended.
+    /// </summary>
+    private static AgentStatus Status(LeaseKeeper keeper, IReadOnlyList<ForwardListener> listeners, ForwardStats stats, DateTimeOffset openedAt, string? ended = null) =>
         new(
             Environment.ProcessId,
-            args.Broker.ToString(),
+            keeper.Route.Current.Endpoint.Name,
             keeper.Current.LeaseId,
             keeper.Current.ExpiresAt.ToDateTimeOffset(),
             openedAt,
             listeners.Select(l => ForwardStatus.From(l.LocalEndPoint.ToString(), stats.Of(l.Forward), l.Forward.Target)).ToList())
         {
             Ended = ended,
+            Brokers = keeper.Route.Endpoints.Select(e => e.Name).ToList(),
         };
 
     /// <summary>The control socket for <c>ghaport status</c> and <c>down</c>, when the agent keeps a state folder.</summary>
@@ -255,7 +348,7 @@ public static partial class AgentRunner
         var state = StateDirectory.Resolve(args.StateDirectory, context.Environment, create: true);
         string Status() =>
             JsonSerializer.Serialize(
-                AgentRunner.Status(args, keeper, listeners, stats, openedAt, keeper.Ended.IsCancellationRequested ? keeper.EndReason : null),
+                AgentRunner.Status(keeper, listeners, stats, openedAt, keeper.Ended.IsCancellationRequested ? keeper.EndReason : null),
                 AgentStatusJson.Default.AgentStatus).ReplaceLineEndings(" ");
 
         async Task<string> Down()
@@ -287,6 +380,15 @@ public static partial class AgentRunner
 
         [LoggerMessage(5, LogLevel.Information, "'ghaport down' asked lease {LeaseId} to end", EventName = "DownRequested")]
         public static partial void DownRequested(ILogger logger, string leaseId);
+
+        [LoggerMessage(7, LogLevel.Warning, "Broker {Broker} cannot open the session ({Cause}); trying broker {Next}", EventName = "SessionOpenMovedOn")]
+        public static partial void SessionOpenMovedOn(ILogger logger, string broker, string cause, string next);
+
+        [LoggerMessage(8, LogLevel.Information, "Session opened at broker {Broker} (broker {Position} in order, from 0): the ones before it did not answer", EventName = "SessionOpenedAt")]
+        public static partial void SessionOpenedAt(ILogger logger, string broker, int position);
+
+        [LoggerMessage(9, LogLevel.Warning, "A broker is left out: {Reason}", EventName = "BrokerUnresolved")]
+        public static partial void BrokerUnresolved(ILogger logger, string reason);
 
         [LoggerMessage(6, LogLevel.Warning, "The forward {EndPoint} -> {Target} listens on an address other machines can reach (--allow-remote-clients): anyone who reaches it uses this job's lease", EventName = "RemoteClientsAllowed")]
         public static partial void RemoteClientsAllowed(ILogger logger, IPEndPoint endPoint, string target);

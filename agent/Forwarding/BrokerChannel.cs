@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.V1;
@@ -45,7 +47,11 @@ internal sealed class BrokerChannel : ChannelBase, IDisposable
     /// The private CA the broker's certificate must chain to (<c>--ca-cert</c>); null trusts the system store.
     /// Either way the certificate must name the broker URL's host.
     /// </param>
-    public static BrokerChannel Create(Uri broker, AgentTransport transport, ILoggerFactory loggerFactory, X509Certificate2Collection? caCertificates = null)
+    /// <param name="address">
+    /// The address to connect to, one the URL's host name resolved to (one of several instances); null connects to
+    /// the host name. TLS still sends and checks the URL's host name.
+    /// </param>
+    public static BrokerChannel Create(Uri broker, AgentTransport transport, ILoggerFactory loggerFactory, X509Certificate2Collection? caCertificates = null, IPAddress? address = null)
     {
         ArgumentNullException.ThrowIfNull(broker);
         ArgumentNullException.ThrowIfNull(transport);
@@ -54,7 +60,7 @@ internal sealed class BrokerChannel : ChannelBase, IDisposable
         var channels = new GrpcChannel[transport.TunnelConnections];
         for (var i = 0; i < channels.Length; i++)
         {
-            channels[i] = CreateChannel(broker, transport, loggerFactory, caCertificates);
+            channels[i] = CreateChannel(broker, transport, loggerFactory, caCertificates, address);
         }
 
         return new BrokerChannel(broker, channels);
@@ -138,7 +144,7 @@ internal sealed class BrokerChannel : ChannelBase, IDisposable
         }
     }
 
-    private static GrpcChannel CreateChannel(Uri broker, AgentTransport transport, ILoggerFactory loggerFactory, X509Certificate2Collection? caCertificates)
+    private static GrpcChannel CreateChannel(Uri broker, AgentTransport transport, ILoggerFactory loggerFactory, X509Certificate2Collection? caCertificates, IPAddress? address)
     {
         var handler = new SocketsHttpHandler
         {
@@ -161,6 +167,13 @@ internal sealed class BrokerChannel : ChannelBase, IDisposable
             handler.SslOptions.CertificateChainPolicy = policy;
         }
 
+        if (address is not null)
+        {
+            // The request keeps the URL's host (TLS's server name and certificate check); only the TCP connect goes to
+            // this instance's address, so each address behind one name is a broker of its own.
+            handler.ConnectCallback = (context, cancellationToken) => ConnectAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken);
+        }
+
         // One broker, one address: the balancer has nothing to choose, and it would remember a failed connect. While
         // its reconnect backoff (up to two minutes) runs, every call fails at once without trying, so a broker back
         // from a restart would stay unreachable to new tunnels. Without it each call that finds no live connection
@@ -177,4 +190,18 @@ internal sealed class BrokerChannel : ChannelBase, IDisposable
         });
     }
 
+    private static async ValueTask<Stream> ConnectAsync(IPEndPoint endPoint, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
 }

@@ -1,4 +1,5 @@
 using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Agent.Forwarding.Failover;
 using GitHubActionsPort.Protocol.V1;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -121,21 +122,46 @@ internal sealed partial class LeaseKeeper
     private async Task<bool> RenewOnceAsync(Lease lease, CancellationToken cancellationToken)
     {
         var idToken = await _freshIdToken!(cancellationToken).ConfigureAwait(false);
-        var request = new RenewSessionRequest { IdToken = idToken };
-        if (_requestedTtl is { } ttl)
-        {
-            request.Ttl = Duration.FromTimeSpan(ttl);
-        }
-
+        var movedOn = false;
+        var freshForNext = false;
         OpenSessionResponse response;
-        try
+        for (var tries = _route.Count; ; tries--)
         {
-            response = await _client.RenewSessionAsync(request, Sign(lease, nameof(Broker.BrokerClient.RenewSession), string.Empty), DateTime.UtcNow + _sessionTimeout, cancellationToken).ConfigureAwait(false);
-        }
-        catch (RpcException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.Unauthenticated && !IsLeaseUnknown(ex.Status) && !Protocol.LeaseEnded.TryRead(ex.Status, out _))
-        {
-            Log.RenewalRefused(_logger, lease.LeaseId, RpcErrors.Describe(ex.Status), lease.ExpiresAt.ToDateTimeOffset());
-            return false;
+            var link = _route.Current;
+            var request = new RenewSessionRequest { IdToken = idToken };
+            if (_requestedTtl is { } ttl)
+            {
+                request.Ttl = Duration.FromTimeSpan(ttl);
+            }
+
+            try
+            {
+                response = await link.Client.RenewSessionAsync(request, Sign(lease, nameof(Broker.BrokerClient.RenewSession), string.Empty), DateTime.UtcNow + _sessionTimeout, cancellationToken).ConfigureAwait(false);
+                _route.Succeeded(link);
+                if (response.Lease is { } told)
+                {
+                    _route.Learned(link, told);
+                }
+
+                break;
+            }
+            catch (RpcException ex) when (movedOn && !freshForNext && ex.StatusCode == StatusCode.Unauthenticated && !IsLeaseUnknown(ex.Status) && !Protocol.LeaseEnded.TryRead(ex.Status, out _))
+            {
+                // The broker that went away may have checked (and so used up) the id-token before it went: one fresh
+                // token for the broker the lease moved to, not a reason to stop renewing.
+                freshForNext = true;
+                idToken = await _freshIdToken!(cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (ex.StatusCode is StatusCode.PermissionDenied or StatusCode.FailedPrecondition or StatusCode.Unauthenticated && !IsLeaseUnknown(ex.Status) && !Protocol.LeaseEnded.TryRead(ex.Status, out _))
+            {
+                Log.RenewalRefused(_logger, lease.LeaseId, RpcErrors.Describe(ex.Status), lease.ExpiresAt.ToDateTimeOffset());
+                return false;
+            }
+            catch (RpcException ex) when (BrokerGone.Cause(ex.Status) is { } cause && _route.Fail(link, cause, lease.LeaseId) && tries > 1)
+            {
+                // Its broker is gone: the same lease is renewed through the one the route moved to.
+                movedOn = true;
+            }
         }
 
         var renewed = response.Lease ?? throw new AgentException(ExitCodes.Failure, "the broker renewed the session without a lease");

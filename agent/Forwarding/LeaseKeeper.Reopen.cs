@@ -1,4 +1,5 @@
 using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Agent.Forwarding.Failover;
 using GitHubActionsPort.Protocol.V1;
 using Grpc.Core;
 
@@ -87,10 +88,13 @@ internal sealed partial class LeaseKeeper
             while (true)
             {
                 string failure;
+                var link = _route.Current;
                 try
                 {
                     var idToken = await freshIdToken(stop.Token).ConfigureAwait(false);
-                    var lease = await SessionOpener.OpenAsync(_client, _broker, idToken, _sessionPublicKey, _targets, _requestedTtl, _sessionTimeout, stop.Token).ConfigureAwait(false);
+                    var lease = await SessionOpener.OpenAsync(link.Client, link.Endpoint.Url, idToken, _sessionPublicKey, _targets, _requestedTtl, _sessionTimeout, stop.Token).ConfigureAwait(false);
+                    _route.Succeeded(link);
+                    _route.Learned(link, lease);
                     if (!TryReplace(lost, lease))
                     {
                         return WhyStopped(lost);
@@ -110,6 +114,13 @@ internal sealed partial class LeaseKeeper
 
                     Log.ReopenRefused(_logger, lost.LeaseId, ex.Message);
                     return reason;
+                }
+                catch (AgentException ex) when (!stop.IsCancellationRequested && ex.InnerException is RpcException rpc
+                    && BrokerGone.Cause(rpc.Status) is { } cause && _route.Fail(link, cause, lost.LeaseId))
+                {
+                    // That broker is gone and another is there: ask it at once.
+                    Volatile.Write(ref _lastReopenFailure, ex.Message);
+                    continue;
                 }
                 catch (Exception ex) when (!stop.IsCancellationRequested && ex is AgentException or RpcException or HttpRequestException)
                 {

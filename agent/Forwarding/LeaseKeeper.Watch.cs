@@ -1,3 +1,4 @@
+using GitHubActionsPort.Agent.Forwarding.Failover;
 using GitHubActionsPort.Protocol.V1;
 using Grpc.Core;
 
@@ -21,10 +22,11 @@ internal sealed partial class LeaseKeeper
             while (true)
             {
                 var (lease, replaced) = CurrentAndNextSignal();
+                var link = _route.Current;
 
                 try
                 {
-                    using (var call = _client.WatchSession(Sign(lease, nameof(Broker.BrokerClient.WatchSession), string.Empty), cancellationToken: stop.Token))
+                    using (var call = link.Client.WatchSession(Sign(lease, nameof(Broker.BrokerClient.WatchSession), string.Empty), cancellationToken: stop.Token))
                     {
                         await call.RequestStream.CompleteAsync().ConfigureAwait(false);
                         await call.ResponseAsync.ConfigureAwait(false);
@@ -50,6 +52,11 @@ internal sealed partial class LeaseKeeper
                     await replaced.WaitAsync(stop.Token).ConfigureAwait(false);
                     delay = FirstReopenDelay;
                     continue;
+                }
+                catch (RpcException ex) when (!stop.IsCancellationRequested && BrokerGone.Cause(ex.Status) is { } cause && _route.Fail(link, cause, lease.LeaseId))
+                {
+                    // Its broker went away (stopped, draining, unreachable): the lease is watched through the next one.
+                    delay = FirstReopenDelay;
                 }
                 catch (RpcException ex) when (!stop.IsCancellationRequested)
                 {

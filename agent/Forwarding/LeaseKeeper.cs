@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using GitHubActionsPort.Agent.Forwarding.Failover;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.RawLane;
 using GitHubActionsPort.Protocol.V1;
@@ -12,7 +13,9 @@ namespace GitHubActionsPort.Agent.Forwarding;
 /// (with a fresh id-token, when the token source can give one), opens a new session in its place when the broker
 /// no longer knows it (the broker restarted), and ends <see cref="Ended"/> when it expires: expiry is final. A lease
 /// the broker ended for good (revoked, blocked, no longer permitted) is never replaced: <see cref="Observe"/> ends it.
-/// The session key lives in memory only; it is never written anywhere.
+/// Its calls go to the broker its <see cref="Route"/> uses at the time: when that one is gone, renewals, the watch and
+/// the close move to the next with the same lease and key. The session key lives in memory only; it is never written
+/// anywhere.
 /// </summary>
 internal sealed partial class LeaseKeeper : IDisposable
 {
@@ -38,7 +41,7 @@ internal sealed partial class LeaseKeeper : IDisposable
     /// <summary>The broker grants at most 30 days; a timer cannot be asked for much more.</summary>
     private static readonly TimeSpan MaxLeaseTimer = TimeSpan.FromDays(30);
 
-    private readonly Broker.BrokerClient _client;
+    private readonly BrokerRoute _route;
     private readonly ECDsa _sessionKey;
     private readonly byte[] _sessionPublicKey;
     private readonly Func<CancellationToken, Task<string>>? _freshIdToken;
@@ -100,10 +103,30 @@ internal sealed partial class LeaseKeeper : IDisposable
         IEnumerable<string>? targets = null,
         Uri? broker = null,
         TimeSpan? sessionTimeout = null)
+        : this(BrokerRoute.Single(client, broker, time, logger), sessionKey, lease, freshIdToken, requestedTtl, time, logger, targets, broker, sessionTimeout)
     {
+    }
+
+    /// <summary>
+    /// As the constructor above, with the calls going to whichever broker <paramref name="route"/> uses at the time,
+    /// so the lease follows the route when its broker goes away.
+    /// </summary>
+    public LeaseKeeper(
+        BrokerRoute route,
+        ECDsa sessionKey,
+        Lease lease,
+        Func<CancellationToken, Task<string>>? freshIdToken,
+        TimeSpan? requestedTtl,
+        TimeProvider time,
+        ILogger logger,
+        IEnumerable<string>? targets = null,
+        Uri? broker = null,
+        TimeSpan? sessionTimeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(route);
         ArgumentNullException.ThrowIfNull(sessionKey);
         ArgumentNullException.ThrowIfNull(lease);
-        _client = client;
+        _route = route;
         _sessionKey = sessionKey;
         _sessionPublicKey = sessionKey.ExportSubjectPublicKeyInfo();
         _current = lease;
@@ -120,6 +143,9 @@ internal sealed partial class LeaseKeeper : IDisposable
     }
 
     public Lease Current => Volatile.Read(ref _current);
+
+    /// <summary>The brokers this lease may be used through, and the one in use.</summary>
+    public BrokerRoute Route => _route;
 
     /// <summary>Fires when the lease runs out without a renewal, or the broker ends it for good.</summary>
     public CancellationToken Ended => _ended.Token;
@@ -219,18 +245,32 @@ internal sealed partial class LeaseKeeper : IDisposable
         }
 
         var lease = Current;
-        try
+        var deadline = DateTime.UtcNow + timeout;
+
+        // Closed at one broker is closed at all that share its store; a broker that is gone passes it to the next.
+        for (var tries = _route.Count; ; tries--)
         {
-            await _client.CloseSessionAsync(new CloseSessionRequest(), Sign(lease, nameof(Broker.BrokerClient.CloseSession), string.Empty), DateTime.UtcNow + timeout).ConfigureAwait(false);
-            Log.Closed(_logger, lease.LeaseId);
-        }
-        catch (RpcException ex) when (IsLeaseUnknown(ex.Status) || Observe(ex.Status))
-        {
-            Log.AlreadyEnded(_logger, lease.LeaseId);
-        }
-        catch (RpcException ex)
-        {
-            Log.CloseFailed(_logger, lease.LeaseId, RpcErrors.Describe(ex.Status));
+            var link = _route.Current;
+            try
+            {
+                await link.Client.CloseSessionAsync(new CloseSessionRequest(), Sign(lease, nameof(Broker.BrokerClient.CloseSession), string.Empty), deadline).ConfigureAwait(false);
+                Log.Closed(_logger, lease.LeaseId);
+                return;
+            }
+            catch (RpcException ex) when (IsLeaseUnknown(ex.Status) || Observe(ex.Status))
+            {
+                Log.AlreadyEnded(_logger, lease.LeaseId);
+                return;
+            }
+            catch (RpcException ex) when (tries > 1 && DateTime.UtcNow < deadline && BrokerGone.Cause(ex.Status) is { } cause && _route.Fail(link, cause, lease.LeaseId))
+            {
+                // Try the broker the route moved to.
+            }
+            catch (RpcException ex)
+            {
+                Log.CloseFailed(_logger, lease.LeaseId, RpcErrors.Describe(ex.Status));
+                return;
+            }
         }
     }
 

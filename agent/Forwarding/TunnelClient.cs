@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Sockets;
 using GitHubActionsPort.Agent.Cli;
+using GitHubActionsPort.Agent.Forwarding.Failover;
 using GitHubActionsPort.Agent.Forwarding.RawLane;
 using GitHubActionsPort.Protocol;
 using GitHubActionsPort.Protocol.RawLane;
@@ -12,11 +13,11 @@ namespace GitHubActionsPort.Agent.Forwarding;
 
 /// <summary>
 /// Carries one accepted local connection through the broker, on the raw lane (a connection of its own) or the gRPC
-/// lane (a Tunnel call), as <c>--lane</c> and the broker's offer decide. A clean end on both sides closes the local
-/// socket cleanly; any failure resets it, so the local client sees an error, never a silently short stream.
+/// lane (a Tunnel call), as <c>--lane</c> and the broker's offer decide, through the broker the lease's route uses
+/// now (and the next one, when that one turns out to be gone). A clean end on both sides closes the local socket
+/// cleanly; any failure resets it, so the local client sees an error, never a silently short stream.
 /// </summary>
 internal sealed partial class TunnelClient(
-    BrokerChannel channel,
     LeaseKeeper lease,
     ForwardStats stats,
     ILogger logger,
@@ -36,6 +37,9 @@ internal sealed partial class TunnelClient(
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private long _lastId;
     private long _rawLaneDownUntil;
+
+    /// <summary>The broker (its index in the route) whose raw lane <see cref="_rawLaneDownUntil"/> is about.</summary>
+    private int _rawLaneDownAt = -1;
 
     /// <summary>Serves one local connection to its end; never throws, so no failure goes unobserved.</summary>
     public async Task RunAsync(Socket accepted, ForwardSpec forward, CancellationToken stopping)
@@ -149,25 +153,47 @@ internal sealed partial class TunnelClient(
 
     /// <summary>
     /// Opens a tunnel to <paramref name="target"/> and waits until the broker has connected it: the link, or why
-    /// there is none. When the broker no longer knows the lease (it restarted), the tunnel is asked for once more
-    /// on the new session the lease keeper opens in its place.
+    /// there is none. When the broker is gone (unreachable, stopping, draining), the tunnel is asked for through the
+    /// broker the route moves to, with the same lease, at most once per broker. When the broker no longer knows the
+    /// lease (it restarted, or it keeps no shared state), the tunnel is asked for once more on the new session the
+    /// lease keeper opens in its place.
     /// </summary>
     private async Task<(ITunnelLink? Link, string? Refusal)> OpenAsync(string target, CancellationToken cancellationToken)
     {
-        for (var attempt = 1; ; attempt++)
+        var recovered = false;
+        var moves = 0;
+        while (true)
         {
-            var (link, refusal, signedFor) = await OpenOnLaneAsync(target, cancellationToken).ConfigureAwait(false);
+            var (link, refusal, signedFor, broker) = await OpenOnLaneAsync(target, cancellationToken).ConfigureAwait(false);
             if (link is not null)
             {
+                lease.Route.Succeeded(broker);
                 return (link, null);
             }
 
             // Revoked, blocked or no longer permitted: the keeper ends the lease, and no new session is asked for.
-            if (lease.Observe(refusal!.Value.Status) || attempt > 1 || !LeaseKeeper.IsLeaseUnknown(refusal.Value.Status))
+            if (lease.Observe(refusal!.Value.Status))
             {
                 return (null, refusal.Value.Reason);
             }
 
+            if (!cancellationToken.IsCancellationRequested && BrokerGone.Cause(refusal.Value.Status) is { } cause)
+            {
+                // The first connection to find it gone moves the route; the others find it moved, and go there too.
+                if (lease.Route.Fail(broker, cause, signedFor.LeaseId) && ++moves < lease.Route.Count)
+                {
+                    continue;
+                }
+
+                return (null, refusal.Value.Reason);
+            }
+
+            if (recovered || !LeaseKeeper.IsLeaseUnknown(refusal.Value.Status))
+            {
+                return (null, refusal.Value.Reason);
+            }
+
+            recovered = true;
             try
             {
                 if (await lease.RecoverAsync(signedFor, ReopenWait, cancellationToken).ConfigureAwait(false) is { } cannot)
@@ -183,45 +209,50 @@ internal sealed partial class TunnelClient(
     }
 
     /// <summary>
-    /// One try on the lane to use now: the raw lane first, unless told otherwise, not offered by the broker, or
-    /// lately unreachable.
+    /// One try on the lane to use now, at the broker in use now: the raw lane first, unless told otherwise, not
+    /// offered by the broker, or lately unreachable there.
     /// </summary>
-    private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenOnLaneAsync(string target, CancellationToken cancellationToken)
+    private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor, BrokerLink Broker)> OpenOnLaneAsync(string target, CancellationToken cancellationToken)
     {
+        var broker = lease.Route.Current;
         var useRaw = lane == DataLane.Raw
-            || lane == DataLane.Auto && lease.Current.RawLanePort != 0 && _time.GetTimestamp() >= Volatile.Read(ref _rawLaneDownUntil);
+            || lane == DataLane.Auto && lease.Route.RawLanePort(broker, lease.Current) != 0
+                && (Volatile.Read(ref _rawLaneDownAt) != broker.Index || _time.GetTimestamp() >= Volatile.Read(ref _rawLaneDownUntil));
         if (rawLane is not null && useRaw)
         {
             try
             {
-                return await OpenRawAsync(rawLane, target, cancellationToken).ConfigureAwait(false);
+                var (link, refusal, signedFor) = await OpenRawAsync(rawLane, broker, target, cancellationToken).ConfigureAwait(false);
+                return (link, refusal, signedFor, broker);
             }
             catch (RawLaneUnreachableException ex) when (lane == DataLane.Auto && !cancellationToken.IsCancellationRequested)
             {
                 Volatile.Write(ref _rawLaneDownUntil, _time.GetTimestamp() + (long)(RawLaneRetryAfter.TotalSeconds * _time.TimestampFrequency));
+                Volatile.Write(ref _rawLaneDownAt, broker.Index);
                 Log.RawLaneUnreachable(logger, ex.Message, (int)RawLaneRetryAfter.TotalSeconds);
             }
             catch (RawLaneUnreachableException ex)
             {
-                return (null, new Refusal(ex.Message, new Status(StatusCode.Unavailable, ex.Message)), lease.Current);
+                return (null, new Refusal(ex.Message, new Status(StatusCode.Unavailable, ex.Message)), lease.Current, broker);
             }
         }
 
-        return await OpenGrpcAsync(target, cancellationToken).ConfigureAwait(false);
+        var (grpc, grpcRefusal, grpcSignedFor) = await OpenGrpcAsync(broker, target, cancellationToken).ConfigureAwait(false);
+        return (grpc, grpcRefusal, grpcSignedFor, broker);
     }
 
     /// <summary>
     /// An Open on an authenticated raw-lane connection (a warm one when the pool has it). A warm connection the
     /// broker has meanwhile closed is replaced by a fresh one, once.
     /// </summary>
-    private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenRawAsync(RawLanePool pool, string target, CancellationToken cancellationToken)
+    private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenRawAsync(RawLanePool pool, BrokerLink broker, string target, CancellationToken cancellationToken)
     {
         var signedFor = lease.Current;
         TunnelSocket connection;
         bool wasWarm;
         try
         {
-            (connection, signedFor, wasWarm) = await pool.TakeAsync(cancellationToken).ConfigureAwait(false);
+            (connection, signedFor, wasWarm) = await pool.TakeAsync(broker, cancellationToken).ConfigureAwait(false);
         }
         catch (RpcException ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -254,7 +285,7 @@ internal sealed partial class TunnelClient(
                 wasWarm = false;
                 try
                 {
-                    (connection, signedFor) = await pool.DialAsync(cancellationToken).ConfigureAwait(false);
+                    (connection, signedFor) = await pool.DialAsync(broker, cancellationToken).ConfigureAwait(false);
                 }
                 catch (RpcException refused) when (!cancellationToken.IsCancellationRequested)
                 {
@@ -284,11 +315,11 @@ internal sealed partial class TunnelClient(
     /// A Tunnel call, once the broker reports the target connected; else why not. The call goes over the channel's
     /// connection with the fewest tunnels, so one busy tunnel does not hold up the others' frames.
     /// </summary>
-    private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenGrpcAsync(string target, CancellationToken cancellationToken)
+    private async Task<(ITunnelLink? Link, Refusal? Refusal, Lease SignedFor)> OpenGrpcAsync(BrokerLink broker, string target, CancellationToken cancellationToken)
     {
         var headers = lease.Headers(nameof(Broker.BrokerClient.Tunnel), target, out var signedFor);
         headers.Add(WireLimits.TargetHeader, target);
-        var connection = channel.ForTunnel();
+        var connection = (broker.Channel ?? throw new InvalidOperationException("the route has no channel for tunnels")).ForTunnel();
         var callEnds = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var call = connection.Client.Tunnel(headers, cancellationToken: callEnds.Token);
         var refusal = await AwaitConnectedAsync(call, cancellationToken).ConfigureAwait(false);

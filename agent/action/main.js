@@ -12,7 +12,12 @@ const lib = require('./lib');
 const GRACE_SECONDS = 30;
 
 function main() {
-  const broker = lib.input('broker', { required: true });
+  // Several brokers (instances of one deployment) as several lines or comma-separated: ghaport tries them in order.
+  const brokers = lib.input('broker', { required: true })
+    .split(/[\n,]/).map((b) => b.trim()).filter((b) => b !== '');
+  if (brokers.length === 0) {
+    throw new lib.ActionError("input 'broker' names no broker; expected a URL such as https://broker.example.com:8470");
+  }
   const forwards = lib.input('forwards', { required: true })
     .split(/[\n,]/).map((f) => f.trim()).filter((f) => f !== '');
   if (forwards.length === 0) {
@@ -26,7 +31,10 @@ function main() {
     throw new lib.ActionError(`input 'lane' is '${lane}'; expected auto, raw or grpc`);
   }
 
-  const args = ['up', '--broker', broker];
+  const args = ['up'];
+  for (const broker of brokers) {
+    args.push('--broker', broker);
+  }
   for (const forward of forwards) {
     args.push('--forward', forward);
   }

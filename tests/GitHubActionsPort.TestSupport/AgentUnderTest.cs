@@ -54,21 +54,26 @@ public sealed class AgentUnderTest : IAsyncDisposable
         IReadOnlyDictionary<string, string?> environment,
         AgentTransport? transport = null,
         IReadOnlyList<string>? extraArgs = null,
-        TextWriter? echo = null)
+        TextWriter? echo = null,
+        Func<string, CancellationToken, Task<IPAddress[]>>? resolveHost = null)
     {
-        var agent = Run(broker, forwards, environment, transport, extraArgs, echo);
+        var agent = Run(broker, forwards, environment, transport, extraArgs, echo, resolveHost);
         await agent.WaitReadyAsync(forwards.Count).ConfigureAwait(false);
         return agent;
     }
 
-    /// <summary>Starts <c>ghaport up</c> without waiting: for runs expected to fail.</summary>
+    /// <summary>
+    /// Starts <c>ghaport up</c> without waiting: for runs expected to fail. <paramref name="resolveHost"/>, when given,
+    /// resolves the brokers' host names instead of the system (a name for several test brokers).
+    /// </summary>
     public static AgentUnderTest Run(
         Uri broker,
         IReadOnlyList<string> forwards,
         IReadOnlyDictionary<string, string?> environment,
         AgentTransport? transport = null,
         IReadOnlyList<string>? extraArgs = null,
-        TextWriter? echo = null)
+        TextWriter? echo = null,
+        Func<string, CancellationToken, Task<IPAddress[]>>? resolveHost = null)
     {
         ArgumentNullException.ThrowIfNull(broker);
         ArgumentNullException.ThrowIfNull(forwards);
@@ -97,6 +102,10 @@ public sealed class AgentUnderTest : IAsyncDisposable
             Environment = name => environment.TryGetValue(name, out var value) ? value : null,
             Transport = transport ?? new AgentTransport(),
         };
+        if (resolveHost is not null)
+        {
+            context = context with { ResolveHost = resolveHost };
+        }
 
         var stop = new CancellationTokenSource();
         var exit = Task.Run(async () =>

@@ -21,15 +21,26 @@ public static class TestCertificates
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(1));
     }
 
-    /// <summary>A server certificate for localhost and 127.0.0.1, signed by <paramref name="ca"/>, with its key.</summary>
-    public static X509Certificate2 IssueServerCertificate(X509Certificate2 ca)
+    /// <summary>
+    /// A server certificate for localhost and 127.0.0.1 (or, given <paramref name="dnsName"/>, for that name only),
+    /// signed by <paramref name="ca"/>, with its key.
+    /// </summary>
+    public static X509Certificate2 IssueServerCertificate(X509Certificate2 ca, string? dnsName = null)
     {
         ArgumentNullException.ThrowIfNull(ca);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest($"CN={dnsName ?? "localhost"}", key, HashAlgorithmName.SHA256);
         var names = new SubjectAlternativeNameBuilder();
-        names.AddDnsName("localhost");
-        names.AddIpAddress(IPAddress.Loopback);
+        if (dnsName is not null)
+        {
+            names.AddDnsName(dnsName);
+        }
+        else
+        {
+            names.AddDnsName("localhost");
+            names.AddIpAddress(IPAddress.Loopback);
+        }
+
         request.CertificateExtensions.Add(names.Build());
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));

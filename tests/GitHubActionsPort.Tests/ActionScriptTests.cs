@@ -76,6 +76,37 @@ public sealed partial class ActionScriptTests
         Assert.That(OnlyCall("ghaport"), Is.EqualTo("up --broker http://127.0.0.1:8470 --forward 5432:db --detach --timeout 00:01:00"));
     }
 
+    [Test]
+    public async Task Main_SeveralBrokers_OnLinesOrCommas_EachBecomesABrokerFlag_InOrder()
+    {
+        WriteFakeGhaport(_bin);
+
+        var (exitCode, output) = await RunAsync("main.js", new()
+        {
+            ["INPUT_BROKER"] = "https://b1.example.com:8470\n  https://b2.example.com:8470, https://b3.example.com:8470\n",
+            ["INPUT_FORWARDS"] = "5432:db",
+        });
+
+        Assert.That(exitCode, Is.Zero, output);
+        Assert.That(OnlyCall("ghaport"), Is.EqualTo(
+            "up --broker https://b1.example.com:8470 --broker https://b2.example.com:8470 --broker https://b3.example.com:8470 " +
+            "--forward 5432:db --detach --timeout 00:01:00"));
+    }
+
+    [Test]
+    public async Task Main_BrokerInputOfSeparatorsOnly_FailsNamingTheInput()
+    {
+        WriteFakeGhaport(_bin);
+        var inputs = Inputs();
+        inputs["INPUT_BROKER"] = " , \n ,";
+
+        var (exitCode, output) = await RunAsync("main.js", inputs);
+
+        Assert.That(exitCode, Is.EqualTo(1));
+        Assert.That(output, Does.Contain("::error title=ghaport::input 'broker' names no broker"));
+        Assert.That(Calls("ghaport"), Is.Empty);
+    }
+
     [TestCase(3)]
     [TestCase(6)]
     public async Task Main_UpFails_StepFailsWithGhaportsExitCode(int code)

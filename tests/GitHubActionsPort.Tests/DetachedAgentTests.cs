@@ -196,6 +196,31 @@ public sealed class DetachedAgentTests : TunnelFixture
     }
 
     [Test]
+    public async Task UpDetach_SeveralBrokers_DeadFirst_StatusShowsEachBroker_AndTheOneInUse()
+    {
+        var dead = $"http://127.0.0.1:{SocketIo.ReleasedLoopbackPort()}";
+        var live = Broker.Address.GetLeftPart(UriPartial.Authority);
+        await using var up = AgentProcess.Start(["up", "--broker", dead, "--broker", live, "--forward", "0:echo", "--detach", "--timeout", "30s", "--state-dir", StateDir], Environment());
+        Assert.That(await up.WaitForExitAsync(), Is.Zero, up.Process.Describe());
+        Assert.That(up.Output.Lines, Has.Member($"broker {live} in use (brokers: {dead}, {live})"), "the step's log says which broker carries the job");
+
+        await using (var status = AgentProcess.Start(["status", "--state-dir", StateDir], Environment()))
+        {
+            Assert.That(await status.WaitForExitAsync(), Is.Zero, status.Process.Describe());
+            Assert.That(status.Output.Lines[0], Does.Contain($"(broker {live}, pid "));
+            Assert.That(status.Output.Lines[1], Is.EqualTo($"brokers: {dead}, {live} (in use)"));
+        }
+
+        await using (var json = AgentProcess.Start(["status", "--json", "--state-dir", StateDir], Environment()))
+        {
+            Assert.That(await json.WaitForExitAsync(), Is.Zero, json.Process.Describe());
+            using var document = System.Text.Json.JsonDocument.Parse(string.Join('\n', json.Output.Lines));
+            Assert.That(document.RootElement.GetProperty("broker").GetString(), Is.EqualTo(live));
+            Assert.That(document.RootElement.GetProperty("brokers").EnumerateArray().Select(b => b.GetString()), Is.EqualTo((string[])[dead, live]));
+        }
+    }
+
+    [Test]
     public async Task UpDetach_DeniedTarget_ExitsWithTargetDenied_AndLeavesNoProcess()
     {
         var (exitCode, agent) = await RunToExitWithinBoundAsync(Up("0:nosuch"), Environment());

@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using GitHubActionsPort.Agent.Forwarding.Failover;
 using GitHubActionsPort.Protocol.RawLane;
 using GitHubActionsPort.Protocol.Tunnels;
 using Grpc.Core;
@@ -10,29 +11,32 @@ using Lease = GitHubActionsPort.Protocol.V1.Lease;
 namespace GitHubActionsPort.Agent.Forwarding.RawLane;
 
 /// <summary>
-/// Opens authenticated raw-lane connections: TCP to the broker's host at the port the lease names, TLS with the
-/// lane's ALPN id when the broker's URL is https (verified like the gRPC channel), then the Hello with the lease
-/// token and a fresh proof of the session key. What comes back is a connection ready for its Open.
+/// Opens authenticated raw-lane connections to the broker the route uses now: TCP to its address (or its URL's host)
+/// at the raw-lane port it advertised (or the lease names), TLS with the lane's ALPN id when the broker's URL is https
+/// (verified like the gRPC channel, against the URL's host name), then the Hello with the lease token and a fresh
+/// proof of the session key. What comes back is a connection ready for its Open, and the broker it went to.
 /// </summary>
-internal sealed class RawLaneDialer(Uri broker, LeaseKeeper lease, TimeSpan connectTimeout, X509Certificate2Collection? caCertificates)
+internal sealed class RawLaneDialer(BrokerRoute route, LeaseKeeper lease, TimeSpan connectTimeout, X509Certificate2Collection? caCertificates)
 {
     private static readonly List<SslApplicationProtocol> Protocols = [new(RawLaneFrame.ApplicationProtocol)];
 
     private readonly X509ChainPolicy? _chainPolicy = BrokerTrust.ChainPolicy(caCertificates);
 
     /// <summary>
-    /// A connection authenticated for the current lease, and that lease. Throws <see cref="RawLaneUnreachableException"/>
-    /// when the lane cannot be reached, and <see cref="RpcException"/> with the broker's words when it refuses.
+    /// A connection to <paramref name="link"/>'s broker authenticated for the current lease, and that lease. Throws
+    /// <see cref="RawLaneUnreachableException"/> when the lane cannot be reached, and <see cref="RpcException"/> with
+    /// the broker's words when it refuses.
     /// </summary>
-    public async Task<(TunnelSocket Connection, Lease Lease)> DialAsync(CancellationToken cancellationToken)
+    public async Task<(TunnelSocket Connection, Lease Lease)> DialAsync(BrokerLink link, CancellationToken cancellationToken)
     {
-        var port = (int)lease.Current.RawLanePort;
+        ArgumentNullException.ThrowIfNull(link);
+        var port = (int)route.RawLanePort(link, lease.Current);
         if (port == 0)
         {
             throw new RawLaneUnreachableException("the broker does not offer the raw lane (it is off there)");
         }
 
-        var connection = await ConnectAsync(port, cancellationToken).ConfigureAwait(false);
+        var connection = await ConnectAsync(link.Endpoint, port, cancellationToken).ConfigureAwait(false);
         try
         {
             var hello = lease.Hello(out var signedFor);
@@ -67,9 +71,10 @@ internal sealed class RawLaneDialer(Uri broker, LeaseKeeper lease, TimeSpan conn
         }
     }
 
-    private async Task<TunnelSocket> ConnectAsync(int port, CancellationToken cancellationToken)
+    private async Task<TunnelSocket> ConnectAsync(BrokerEndpoint endpoint, int port, CancellationToken cancellationToken)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
+        var broker = endpoint.Url;
+        var socket = endpoint.Address is { } known ? new Socket(known.AddressFamily, SocketType.Stream, ProtocolType.Tcp) : new Socket(SocketType.Stream, ProtocolType.Tcp);
         SslStream? tls = null;
         try
         {
@@ -78,11 +83,20 @@ internal sealed class RawLaneDialer(Uri broker, LeaseKeeper lease, TimeSpan conn
                 connect.CancelAfter(connectTimeout);
                 try
                 {
-                    await socket.ConnectAsync(broker.IdnHost, port, connect.Token).ConfigureAwait(false);
+                    if (endpoint.Address is { } address)
+                    {
+                        // One instance behind the name: its address, while TLS below still checks the name.
+                        await socket.ConnectAsync(address, port, connect.Token).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await socket.ConnectAsync(broker.IdnHost, port, connect.Token).ConfigureAwait(false);
+                    }
+
                     if (broker.Scheme == Uri.UriSchemeHttps)
                     {
                         tls = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
-                        await tls.AuthenticateAsClientAsync(ClientOptions(), connect.Token).ConfigureAwait(false);
+                        await tls.AuthenticateAsClientAsync(ClientOptions(broker), connect.Token).ConfigureAwait(false);
                         if (tls.NegotiatedApplicationProtocol != Protocols[0])
                         {
                             throw new RawLaneUnreachableException($"{broker.IdnHost}:{port} did not agree to the raw lane's TLS protocol '{RawLaneFrame.ApplicationProtocol}' (another service, or a proxy, is there)");
@@ -118,7 +132,7 @@ internal sealed class RawLaneDialer(Uri broker, LeaseKeeper lease, TimeSpan conn
         }
     }
 
-    private SslClientAuthenticationOptions ClientOptions() => new()
+    private SslClientAuthenticationOptions ClientOptions(Uri broker) => new()
     {
         TargetHost = broker.IdnHost,
         ApplicationProtocols = Protocols,

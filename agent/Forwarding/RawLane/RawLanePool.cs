@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using GitHubActionsPort.Agent.Forwarding.Failover;
 using GitHubActionsPort.Protocol.Tunnels;
 
 namespace GitHubActionsPort.Agent.Forwarding.RawLane;
@@ -7,8 +8,8 @@ namespace GitHubActionsPort.Agent.Forwarding.RawLane;
 /// <summary>
 /// A few raw-lane connections kept authenticated and idle, so a new tunnel costs one round trip (its Open) rather
 /// than a TCP handshake, a TLS handshake and a Hello first. Taking one starts a refill in the background. A warm
-/// connection is used only while young (the broker closes idle ones after its idle timeout) and only for the lease
-/// it was authenticated for.
+/// connection is used only while young (the broker closes idle ones after its idle timeout), only for the lease
+/// it was authenticated for, and only while its broker is the one the route uses.
 /// </summary>
 internal sealed partial class RawLanePool(RawLaneDialer dialer, LeaseKeeper lease, ILogger logger) : IAsyncDisposable
 {
@@ -23,16 +24,17 @@ internal sealed partial class RawLanePool(RawLaneDialer dialer, LeaseKeeper leas
     private int _refilling;
 
     /// <summary>
-    /// An authenticated connection for the current lease: a warm one when there is one (then <c>WasWarm</c>),
-    /// else one dialled now. Throws as <see cref="RawLaneDialer.DialAsync"/> does.
+    /// An authenticated connection to <paramref name="broker"/> for the current lease: a warm one when there is one
+    /// (then <c>WasWarm</c>), else one dialled now. Throws as <see cref="RawLaneDialer.DialAsync"/> does.
     /// </summary>
-    public async Task<(TunnelSocket Connection, Protocol.V1.Lease Lease, bool WasWarm)> TakeAsync(CancellationToken cancellationToken)
+    public async Task<(TunnelSocket Connection, Protocol.V1.Lease Lease, bool WasWarm)> TakeAsync(BrokerLink broker, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(broker);
         try
         {
             while (_warm.TryDequeue(out var warm))
             {
-                if (warm.Lease.LeaseId == lease.Current.LeaseId && Stopwatch.GetElapsedTime(warm.Since) < MaxWarmAge)
+                if (warm.Lease.LeaseId == lease.Current.LeaseId && warm.Broker.Index == broker.Index && Stopwatch.GetElapsedTime(warm.Since) < MaxWarmAge)
                 {
                     return (warm.Connection, warm.Lease, true);
                 }
@@ -40,7 +42,7 @@ internal sealed partial class RawLanePool(RawLaneDialer dialer, LeaseKeeper leas
                 await warm.Connection.DisposeAsync().ConfigureAwait(false);
             }
 
-            var (connection, signedFor) = await dialer.DialAsync(cancellationToken).ConfigureAwait(false);
+            var (connection, signedFor) = await dialer.DialAsync(broker, cancellationToken).ConfigureAwait(false);
             return (connection, signedFor, false);
         }
         finally
@@ -50,13 +52,14 @@ internal sealed partial class RawLanePool(RawLaneDialer dialer, LeaseKeeper leas
     }
 
     /// <summary>Dials a fresh connection, never a warm one (after a warm one turned out closed).</summary>
-    public async Task<(TunnelSocket Connection, Protocol.V1.Lease Lease)> DialAsync(CancellationToken cancellationToken) =>
-        await dialer.DialAsync(cancellationToken).ConfigureAwait(false);
+    public async Task<(TunnelSocket Connection, Protocol.V1.Lease Lease)> DialAsync(BrokerLink broker, CancellationToken cancellationToken) =>
+        await dialer.DialAsync(broker, cancellationToken).ConfigureAwait(false);
 
     /// <summary>Tops the pool up to <see cref="WarmCount"/>, one refill at a time; a failure leaves it for the next take.</summary>
     private void Refill()
     {
-        if (_disposed.IsCancellationRequested || _warm.Count >= WarmCount || lease.Current.RawLanePort == 0
+        var broker = lease.Route.Current;
+        if (_disposed.IsCancellationRequested || _warm.Count >= WarmCount || lease.Route.RawLanePort(broker, lease.Current) == 0
             || Interlocked.CompareExchange(ref _refilling, 1, 0) != 0)
         {
             return;
@@ -68,8 +71,8 @@ internal sealed partial class RawLanePool(RawLaneDialer dialer, LeaseKeeper leas
             {
                 while (_warm.Count < WarmCount && !_disposed.IsCancellationRequested)
                 {
-                    var (connection, signedFor) = await dialer.DialAsync(_disposed.Token).ConfigureAwait(false);
-                    _warm.Enqueue(new Warm(connection, signedFor, Stopwatch.GetTimestamp()));
+                    var (connection, signedFor) = await dialer.DialAsync(broker, _disposed.Token).ConfigureAwait(false);
+                    _warm.Enqueue(new Warm(connection, signedFor, broker, Stopwatch.GetTimestamp()));
                 }
             }
             catch (Exception ex)
@@ -105,7 +108,7 @@ internal sealed partial class RawLanePool(RawLaneDialer dialer, LeaseKeeper leas
         }
     }
 
-    private sealed record Warm(TunnelSocket Connection, Protocol.V1.Lease Lease, long Since);
+    private sealed record Warm(TunnelSocket Connection, Protocol.V1.Lease Lease, BrokerLink Broker, long Since);
 
     private static partial class Log
     {
