@@ -69,7 +69,8 @@ internal sealed class BrokerCluster : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(postgres);
         var database = "cluster_" + Guid.NewGuid().ToString("N")[..12];
-        await using (var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={postgres.Port};Username={PostgresServer.User};Database=postgres"))
+        // Unpooled: a pooled connection may be one a test's server stop ended.
+        await using (var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={postgres.Port};Username={PostgresServer.User};Database=postgres;Pooling=false"))
         {
             await connection.OpenAsync().DefaultTimeout().ConfigureAwait(false);
             await using var create = new NpgsqlCommand($"CREATE DATABASE {database}", connection);

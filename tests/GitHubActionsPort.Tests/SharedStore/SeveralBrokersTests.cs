@@ -207,7 +207,7 @@ public sealed class SeveralBrokersTests
     {
         var starting = await Task.WhenAll(_cluster.StartBrokerAsync(), _cluster.StartBrokerAsync());
         Assert.That(starting, Has.Length.EqualTo(2));
-        await using var connection = new NpgsqlConnection(_cluster.ConnectionString);
+        await using var connection = new NpgsqlConnection(_cluster.ConnectionString + ";Pooling=false");
         await connection.OpenAsync().DefaultTimeout();
         await using var schemas = new NpgsqlCommand("SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'ghaport'", connection);
         Assert.That(await schemas.ExecuteScalarAsync().DefaultTimeout(), Is.EqualTo(1L));
