@@ -225,27 +225,10 @@ public sealed class TwoInstanceTests
 
     private Task<RawSession> OpenAsync(BrokerClient client, TimeSpan? ttl = null) => RawSession.OpenAsync(client, _issuer.MintToken("ghaport"), ["echo"], ttl);
 
-    private static async Task<(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> Call, RpcException? Refusal)> TunnelAsync(
-        BrokerClient client, RawSession session, string? proof = null, string? token = null)
-    {
-        var call = client.Tunnel(session.Headers("Tunnel", "echo", token: token, proof: proof));
-        try
-        {
-            var headers = await call.ResponseHeadersAsync.DefaultTimeout();
-            if (headers.GetValue(WireLimits.ConnectedHeader) is not null)
-            {
-                return (call, null);
-            }
-
-            await call.ResponseStream.MoveNext().DefaultTimeout();
-            throw new InvalidOperationException("The broker neither connected nor refused the tunnel.");
-        }
-        catch (RpcException ex)
-        {
-            call.Dispose();
-            return (call, ex);
-        }
-    }
+    /// <summary>A tunnel of <paramref name="session"/>'s lease through <paramref name="client"/> (either instance), as RawSession opens one.</summary>
+    private static Task<(AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame> Call, RpcException? Refusal)> TunnelAsync(
+        BrokerClient client, RawSession session, string? proof = null, string? token = null) =>
+        session.WithClient(client).TunnelAsync(session.Headers("Tunnel", "echo", token: token, proof: proof));
 
     private static async Task<AsyncDuplexStreamingCall<TunnelFrame, TunnelFrame>> EchoTunnelAsync(BrokerClient client, RawSession session)
     {
