@@ -12,7 +12,7 @@ namespace GitHubActionsPort.Broker.Leases;
 /// connection cap and the thumbprint of the session key (<c>cnf.jkt</c>, RFC 7800) that must sign every use. A
 /// token is accepted when its <c>kid</c> names this instance's key or one another instance published in the store.
 /// </summary>
-internal sealed class LeaseTokens(LeaseSigningKey signingKey, IBrokerStore store)
+internal sealed class LeaseTokens(LeaseSigningKey signingKey, IBrokerStore store, TimeProvider time)
 {
     private const string Issuer = "ghaport-broker";
     private const string Audience = "ghaport-lease";
@@ -29,6 +29,19 @@ internal sealed class LeaseTokens(LeaseSigningKey signingKey, IBrokerStore store
     /// </summary>
     private readonly ConcurrentDictionary<string, SecurityKey?> _published = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Store reads for kids this instance has not seen, per second, with a burst of <see cref="UnknownKeyLookupBurst"/>:
+    /// anyone can name a well-formed kid, and each would otherwise cost a read of the shared store. Instances publish
+    /// their key before they grant, so a real kid is read once and then known; past the bound an unseen kid is refused
+    /// unread (the caller's lease-bearing call fails as with any unknown token).
+    /// </summary>
+    internal const double UnknownKeyLookupsPerSecond = 10;
+
+    internal const double UnknownKeyLookupBurst = 20;
+
+    private readonly Lock _lookups = new();
+    private double _lookupAllowance = UnknownKeyLookupBurst;
+    private DateTimeOffset _lookupsRefilledAt = time.GetUtcNow();
     private int _unknown;
 
     public string Issue(Lease lease)
@@ -120,6 +133,11 @@ internal sealed class LeaseTokens(LeaseSigningKey signingKey, IBrokerStore store
             return known;
         }
 
+        if (!TryTakeLookup())
+        {
+            return null;
+        }
+
         var published = await store.FindSigningKeyAsync(kid, CancellationToken.None).ConfigureAwait(false);
         var key = published is null ? null : Import(published);
         if (key is null && Interlocked.Increment(ref _unknown) > MaxUnknownKeys)
@@ -136,6 +154,26 @@ internal sealed class LeaseTokens(LeaseSigningKey signingKey, IBrokerStore store
         }
 
         return _published.GetOrAdd(kid, key);
+    }
+
+    /// <summary>Takes one store read for an unseen kid from the allowance; false when it is spent.</summary>
+    private bool TryTakeLookup()
+    {
+        lock (_lookups)
+        {
+            // A clock stepped back refills nothing.
+            var now = time.GetUtcNow();
+            var elapsed = Math.Max(0, (now - _lookupsRefilledAt).TotalSeconds);
+            _lookupAllowance = Math.Min(UnknownKeyLookupBurst, _lookupAllowance + (elapsed * UnknownKeyLookupsPerSecond));
+            _lookupsRefilledAt = now;
+            if (_lookupAllowance < 1)
+            {
+                return false;
+            }
+
+            _lookupAllowance--;
+            return true;
+        }
     }
 
     /// <summary>A published public key, provided its thumbprint is the kid it was published under; else null.</summary>

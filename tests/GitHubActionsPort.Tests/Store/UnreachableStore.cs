@@ -10,6 +10,7 @@ namespace GitHubActionsPort.Tests.Store;
 internal sealed class UnreachableStore(IBrokerStore inner) : IBrokerStore
 {
     private volatile bool _reachable = true;
+    private int _signingKeyReads;
 
     public bool Reachable
     {
@@ -61,7 +62,14 @@ internal sealed class UnreachableStore(IBrokerStore inner) : IBrokerStore
 
     public Task PublishSigningKeyAsync(SigningKeyRecord key, CancellationToken cancellationToken) => Call(() => inner.PublishSigningKeyAsync(key, cancellationToken));
 
-    public Task<SigningKeyRecord?> FindSigningKeyAsync(string keyId, CancellationToken cancellationToken) => Call(() => inner.FindSigningKeyAsync(keyId, cancellationToken));
+    /// <summary>Signing-key reads asked of this store so far, reachable or not.</summary>
+    public int SigningKeyReads => Volatile.Read(ref _signingKeyReads);
+
+    public Task<SigningKeyRecord?> FindSigningKeyAsync(string keyId, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _signingKeyReads);
+        return Call(() => inner.FindSigningKeyAsync(keyId, cancellationToken));
+    }
 
     public Task HeartbeatAsync(InstanceRecord instance, CancellationToken cancellationToken) => Call(() => inner.HeartbeatAsync(instance, cancellationToken));
 
