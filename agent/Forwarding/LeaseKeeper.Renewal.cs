@@ -167,8 +167,9 @@ internal sealed partial class LeaseKeeper
         var renewed = response.Lease ?? throw new AgentException(ExitCodes.Failure, "the broker renewed the session without a lease");
         lock (_gate)
         {
-            // A reopen may have put another session in place meanwhile; this renewal was of the one before.
-            if (_closed || _current.LeaseId != renewed.LeaseId)
+            // A reopen may have put another session in place meanwhile; this renewal was of the one before. A lease
+            // that ran out while the answer travelled stays ended: expiry is final.
+            if (_closed || _expired || _current.LeaseId != renewed.LeaseId)
             {
                 return true;
             }

@@ -185,7 +185,7 @@ internal sealed partial class LeaseKeeper
     {
         lock (_gate)
         {
-            if (_closed || _ended.IsCancellationRequested || _current.LeaseId != lost.LeaseId)
+            if (_closed || _expired || _ended.IsCancellationRequested || _current.LeaseId != lost.LeaseId)
             {
                 return false;
             }

@@ -86,6 +86,9 @@ internal sealed partial class LeaseKeeper : IDisposable
 
     private bool _closed;
 
+    /// <summary>Set, under the gate, when the lease in force ran out: no renewal or reopen may replace it after that.</summary>
+    private bool _expired;
+
     /// <summary>
     /// Keeps <paramref name="lease"/>, granted for <paramref name="sessionKey"/>. To reopen a lost session it asks
     /// again for <paramref name="targets"/> (by default the lease's own) and <paramref name="requestedTtl"/>, each
@@ -139,7 +142,7 @@ internal sealed partial class LeaseKeeper : IDisposable
         _logger = logger;
         var ttl = TimeLeft(lease);
         _expiresAtTimestamp = time.GetTimestamp() + (long)(ttl.TotalSeconds * time.TimestampFrequency);
-        _expiry = time.CreateTimer(_ => _ended.Cancel(), null, ttl, Timeout.InfiniteTimeSpan);
+        _expiry = time.CreateTimer(_ => OnExpiryDue(), null, ttl, Timeout.InfiniteTimeSpan);
     }
 
     public Lease Current => Volatile.Read(ref _current);
@@ -294,6 +297,42 @@ internal sealed partial class LeaseKeeper : IDisposable
         new Metadata.Entry("authorization", $"{WireLimits.LeaseScheme} {lease.Token}"),
         new Metadata.Entry(LeaseProof.Header, LeaseProof.Create(_sessionKey, method, lease.LeaseId, target, _time.GetUtcNow())),
     ];
+
+    /// <summary>
+    /// The expiry timer's callback. A timer that is due queues its callback, and a busy thread pool may run it well
+    /// after a renewal or a reopen moved the end: so it ends the lease only if the lease in force has run out, decided
+    /// under the gate, and otherwise waits for the new end.
+    /// </summary>
+    private void OnExpiryDue()
+    {
+        lock (_gate)
+        {
+            if (Remaining > TimeSpan.Zero)
+            {
+                try
+                {
+                    _expiry.Change(Remaining, Timeout.InfiniteTimeSpan);
+                }
+                catch (ObjectDisposedException)
+                {
+                    // Stopped meanwhile.
+                }
+
+                return;
+            }
+
+            _expired = true;
+        }
+
+        try
+        {
+            _ended.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Stopped meanwhile: nothing is left to end.
+        }
+    }
 
     /// <summary>Makes <paramref name="lease"/> current, its expiry counted from now. Under the gate.</summary>
     private void Install(Lease lease)

@@ -11,6 +11,9 @@ namespace GitHubActionsPort.TestSupport;
 /// </summary>
 public sealed class BrokerUnderTest : IAsyncDisposable
 {
+    /// <summary>How long a stop waits for open connections to finish before it aborts them: well inside the test's bound.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(15);
+
     private readonly WebApplication _app;
 
     private BrokerUnderTest(WebApplication app, LogSink logs)
@@ -115,7 +118,11 @@ public sealed class BrokerUnderTest : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().WithTimeout(TaskTimeouts.Default).ConfigureAwait(false);
+        // Past StopGrace the host stops waiting for connections to close by themselves and aborts them. Without it a
+        // peer that holds a stream open (one that never reads, a flood's leftovers) holds the stop for the host's own
+        // shutdown timeout, which is as long as the bound below: the stop would race the test's own wait.
+        using var abortAfter = new CancellationTokenSource(StopGrace);
+        await _app.StopAsync(abortAfter.Token).WithTimeout(TaskTimeouts.Default).ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
     }
 }

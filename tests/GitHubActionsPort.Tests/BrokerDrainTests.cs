@@ -18,6 +18,7 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using BrokerClient = GitHubActionsPort.Protocol.V1.Broker.BrokerClient;
@@ -192,6 +193,10 @@ public sealed partial class BrokerDrainTests
             await broker.Logs.WaitForAsync(e => e.EventId.Name == "InstanceStateRecorded" && e.Message.Contains(nameof(InstanceState.Draining), StringComparison.Ordinal)).DefaultTimeout();
             Assert.That(await StateAsync(store, instance.Id), Is.EqualTo(InstanceState.Draining));
             Assert.That(stopping.IsCompleted, Is.False, "the open tunnel holds the stop");
+            // A probe while draining (the gRPC health service runs the check on its own schedule too) answers
+            // Unhealthy without logging an error: draining is what the broker was asked to do.
+            var health = await broker.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+            Assert.That(health.Status, Is.EqualTo(HealthStatus.Unhealthy));
 
             await AssertEchoesAsync(tunnel, 5);
             await TunnelCalls.EndAsync(tunnel);
