@@ -75,7 +75,9 @@ internal sealed class StoreSync(
     {
         store.ChangesMayBeWaiting -= Wake;
         await _stopping.CancelAsync().ConfigureAwait(false);
-        await _loop.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // Past the host's shutdown timeout, stop waiting but do not throw: the services stopped after this one
+        // (the audit trail's flush among them) still get their turn.
+        await _loop.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     /// <summary>Idempotent: the container disposes it as itself and as a hosted service.</summary>
