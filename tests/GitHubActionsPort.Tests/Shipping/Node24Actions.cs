@@ -6,9 +6,14 @@ namespace GitHubActionsPort.Tests.Shipping;
 /// still declares it is forced onto Node 24 with a warning), pinned by a release commit or by that major.
 /// </summary>
 /// <remarks>
-/// Where each fact comes from (looked up 2026-12-03 in stored copies of GitHub; the stored <c>action.yml</c> of each
-/// repository is an old version, so the Node 24 major is read from the maintainers' own release pull requests and
-/// notes, and a commit is taken for a tag only where many independent workflows pin that commit with that tag):
+/// Where each fact comes from (looked up 2026-12-03 in stored copies of GitHub). The stored <c>action.yml</c> of each
+/// repository is an old one: actions/checkout at 02c73802609a582111d8af3a9cd6519263dd983a says <c>using: node20</c>,
+/// actions/setup-dotnet at 00e970a9a7cec797d9745694fbd80637bc78c02a <c>using: 'node12'</c>, actions/download-artifact
+/// at 055cd6849c1a3ae462b0d71223b283aa00c8d232 <c>using: 'node20'</c>, actions/upload-artifact at
+/// 02dd1e4a56ccec4d066fe5ad9e92ba6d31b0e2fe a runner plugin, actions/attest-build-provenance at
+/// 06c4efb1220d6a5e36007823ea5f1c4bb7fc6f17 <c>using: 'composite'</c> over actions/attest v1.1.1. So the Node 24 major is
+/// read from the maintainers' own release pull requests and notes, and a commit is taken for a tag only where many
+/// independent workflows pin that commit with that tag in the comment:
 /// <list type="bullet">
 /// <item>actions/checkout: v5.0.0 moved to Node 24 (actions/checkout#2226 "Update actions checkout to use node 24",
 /// #2238 "Prepare v5.0.0 release ... support for Node.js 24", README "Updated to the node24 runtime", #2248);
