@@ -203,6 +203,7 @@ public sealed partial class WorkflowFileTests
     [TestCase("gh release create", "gh release list", "gh release create")]
     [TestCase("--password-stdin", "--password \"$REGISTRY_TOKEN\"", "token on stdin")]
     [TestCase("-p:ContainerRegistry=ghcr.io", "-p:ContainerRegistry=docker.io", "push the broker image to ghcr.io")]
+    [TestCase("-r linux-x64 --self-contained /t:PublishContainer", "-r linux-x64 /t:PublishContainer", "self-contained")]
     [TestCase("if [ -z \"$NUGET_API_KEY\" ]; then", "if false; then", "only when the NUGET_API_KEY secret exists")]
     [TestCase("NUGET_API_KEY: ${{ secrets.NUGET_API_KEY }}", "NUGET_API_KEY: ${{ secrets.TOKEN }}", "only when the NUGET_API_KEY secret exists")]
     [TestCase("git tag -f", "git tag", "move the major tag")]

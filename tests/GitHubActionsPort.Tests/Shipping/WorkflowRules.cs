@@ -356,6 +356,12 @@ internal static partial class WorkflowRules
             problems.Add("release.yml does not push the broker image to ghcr.io (dotnet publish /t:PublishContainer -p:ContainerRegistry=ghcr.io)");
         }
 
+        // The base image (runtime-deps) has no .NET runtime: a framework-dependent broker in it would not start.
+        if (!Any("/t:PublishContainer", "--self-contained"))
+        {
+            problems.Add("release.yml does not publish the broker image self-contained (--self-contained)");
+        }
+
         var nuget = file.Jobs.SelectMany(j => WorkflowFile.Steps(j.Job))
             .FirstOrDefault(s => (WorkflowFile.Scalar(s, "run") ?? "").Contains("dotnet nuget push", StringComparison.Ordinal));
         if (nuget is null ||
