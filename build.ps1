@@ -26,9 +26,22 @@
                  dotnet run --project tests/GitHubActionsPort.Harness -c Release -- bench [options]
              For 10,000 idle tunnels the harness raises its open-file limit to 262144 with
              prlimit (root with CAP_SYS_RESOURCE); elsewhere it measures what fits and says so.
-    publish  self-contained single-file ghaport and ghaport-broker for linux-x64,
-             linux-arm64 and win-x64 into artifacts/publish/<rid>, and the ghaport
-             .NET tool package into artifacts/packages.
+    publish  the release assets into artifacts/release/, named as on the GitHub release:
+             ghaport-linux-x64, ghaport-linux-arm64, ghaport-osx-arm64, ghaport-win-x64.exe
+             (Native AOT for this host's own RID, a trimmed self-contained single file for
+             the others: Native AOT cannot cross OS or architecture), ghaport-broker-linux-x64,
+             ghaport-broker-linux-arm64, ghaport-broker-win-x64.exe (self-contained single
+             files, native libraries inside), ghaport.<version>.nupkg (the .NET tool) and
+             SHA256SUMS (sha256sum format, sorted by name) over the files made; then a table
+             of asset, kind (aot / single-file / dotnet tool) and size, and what it did not
+             make and why. No .NET is needed to run any binary. Options:
+                 --rid RID[,RID...]  only these RIDs' ghaport and ghaport-broker (no tool
+                                     package): a release runner builds its own RID with AOT
+                 --version X.Y.Z     the version to stamp (default: Directory.Build.props)
+                 --release-dir DIR   another folder than artifacts/release
+                 --checksums-only    build nothing; (re)write SHA256SUMS over the files
+                                     already in the folder (assets gathered from runners)
+             Trim and AOT warnings are errors (TreatWarningsAsErrors reaches ILLink and ILC).
 
     Extra arguments are collected by PowerShell, so a bare "--" and short switches that
     match a common parameter (-v, -d, -e, ...) are not passed through; use long forms.
@@ -62,9 +75,6 @@ $HarnessProject = 'tests/GitHubActionsPort.Harness'
 $ArtifactsDir = Join-Path $PSScriptRoot 'artifacts'
 $TestResultsDir = Join-Path $ArtifactsDir 'test-results'
 $TestLog = Join-Path $TestResultsDir 'test-output.log'
-$PublishDir = Join-Path $ArtifactsDir 'publish'
-$PackagesDir = Join-Path $ArtifactsDir 'packages'
-$PublishRids = @('linux-x64', 'linux-arm64', 'win-x64')
 
 # Pass-through arguments as plain strings (no $null when none were given). Typed inside a PowerShell session,
 # "--routes direct,socat" arrives as an array; it goes on as the comma list it was.
@@ -340,51 +350,150 @@ function Invoke-Harness {
     exit $script:NativeExitCode
 }
 
+function Get-HostRuntimeIdentifier {
+    # The RID this machine's SDK builds for natively, as the release names its binaries.
+    $os = if ($IsWindows) { 'win' } elseif ($IsMacOS) { 'osx' } else { 'linux' }
+    "$os-$([System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant())"
+}
+
+function Get-ReleaseAssetName {
+    param([Parameter(Mandatory)] [string] $Program, [Parameter(Mandatory)] [string] $Rid)
+    "$Program-$Rid$(if ($Rid.StartsWith('win-')) { '.exe' } else { '' })"
+}
+
+function Write-Sha256Sums {
+    <#
+    Writes $Directory/SHA256SUMS over the release assets present there (every file but SHA256SUMS itself and
+    hidden files), in sha256sum's format: 64 lowercase hex digits, two spaces, the file name, "\n" line ends,
+    sorted by name (ordinal), so `sha256sum -c SHA256SUMS` checks them. Returns the lines.
+    #>
+    param([Parameter(Mandatory)] [string] $Directory)
+    $names = [string[]] @(Get-ChildItem -LiteralPath $Directory -File |
+            Where-Object { $_.Name -ne 'SHA256SUMS' -and -not $_.Name.StartsWith('.') } | ForEach-Object Name)
+    # Sort-Object has no ordinal mode: order the names ordinally, as sort(1) under LC_ALL=C does.
+    [Array]::Sort($names, [StringComparer]::Ordinal)
+    $lines = foreach ($name in $names) {
+        $hash = (Get-FileHash -LiteralPath (Join-Path $Directory $name) -Algorithm SHA256).Hash.ToLowerInvariant()
+        "$hash  $name"
+    }
+    $text = if ($lines) { ($lines -join "`n") + "`n" } else { '' }
+    [System.IO.File]::WriteAllText((Join-Path $Directory 'SHA256SUMS'), $text, [System.Text.UTF8Encoding]::new($false))
+    return $lines
+}
+
 function Invoke-Publish {
-    foreach ($rid in $PublishRids) {
-        $out = Join-Path $PublishDir $rid
-        Write-Step "Publish $rid -> $out"
-        if (Test-Path -LiteralPath $out) {
-            Remove-Item -LiteralPath $out -Recurse -Force
+    <#
+    The release assets (see the help above) into artifacts/release/. Options (from the extra arguments):
+      --rid RID[,RID...]   only these RIDs' agent and broker (no tool package); default: every RID of the release.
+      --version X.Y.Z      the version to stamp (default: Directory.Build.props).
+      --release-dir DIR    another folder than artifacts/release (not --out: PowerShell takes that for -OutVariable).
+      --checksums-only     build nothing: (re)write SHA256SUMS over the files already in the folder.
+    #>
+    $agentRids = @('linux-x64', 'linux-arm64', 'osx-arm64', 'win-x64')
+    $brokerRids = @('linux-x64', 'linux-arm64', 'win-x64')
+    $rids = $null
+    $version = $null
+    $releaseDir = Join-Path $ArtifactsDir 'release'
+    $checksumsOnly = $false
+    for ($i = 0; $i -lt $RestArgs.Count; $i++) {
+        $arg = $RestArgs[$i]
+        $needsValue = $arg -in '--rid', '--version', '--release-dir'
+        if ($needsValue -and $i + 1 -ge $RestArgs.Count) { throw "publish: $arg needs a value." }
+        switch ($arg) {
+            '--rid' { $i++; $rids = @($RestArgs[$i] -split ',' | Where-Object { $_ }) }
+            '--version' { $i++; $version = $RestArgs[$i] }
+            '--release-dir' { $i++; $releaseDir = [System.IO.Path]::GetFullPath($RestArgs[$i], $PSScriptRoot) }
+            '--checksums-only' { $checksumsOnly = $true }
+            default { throw "publish: unknown argument '$arg' (known: --rid RID[,RID...], --version X.Y.Z, --release-dir DIR, --checksums-only)." }
         }
-        foreach ($project in @($AgentProject, $BrokerProject)) {
-            Invoke-Native dotnet @(
-                'publish', $project,
-                '-c', $Configuration,
-                '-r', $rid,
-                '--self-contained',
-                '-p:PublishSingleFile=true',
-                '-p:IncludeNativeLibrariesForSelfExtract=true',
-                '-p:EnableCompressionInSingleFile=true',
-                '-o', $out
-            )
+    }
+    if ($null -ne $version -and $version -notmatch '^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$') {
+        throw "publish: --version '$version' is not a version like 1.2.3 or 1.2.3-rc.1."
+    }
+    foreach ($rid in @($rids | Where-Object { $_ })) {
+        if ($rid -notin $agentRids) { throw "publish: --rid '$rid' is not one the release ships (known: $($agentRids -join ', '))." }
+    }
+
+    if ($checksumsOnly) {
+        if (-not (Test-Path -LiteralPath $releaseDir -PathType Container)) { throw "publish --checksums-only: no folder $releaseDir." }
+        Write-Step "Checksums of the files in $releaseDir"
+        $lines = @(Write-Sha256Sums -Directory $releaseDir)
+        if ($lines.Count -eq 0) { throw "publish --checksums-only: $releaseDir holds no file to list." }
+        $lines | ForEach-Object { Write-Host $_ }
+        return
+    }
+
+    $buildAll = $null -eq $rids
+    if ($buildAll) { $rids = $agentRids }
+    $versionArgs = if ($version) { @("-p:Version=$version") } else { @() }
+    $hostRid = Get-HostRuntimeIdentifier
+    $workDir = Join-Path $ArtifactsDir 'publish'
+
+    # A fresh folder: SHA256SUMS lists exactly what this run made.
+    if (Test-Path -LiteralPath $releaseDir) { Remove-Item -LiteralPath $releaseDir -Recurse -Force }
+    $null = New-Item -ItemType Directory -Path $releaseDir -Force
+    $made = [System.Collections.Generic.List[object]]::new()
+    $skipped = [System.Collections.Generic.List[string]]::new()
+
+    foreach ($rid in $rids) {
+        # Native AOT compiles for this host's own OS and architecture only (no cross toolchain here); every other
+        # agent is a trimmed self-contained single file. Both need no .NET on the machine that runs them.
+        $agentKind = if ($rid -eq $hostRid) { 'aot' } else { 'single-file' }
+        $builds = @(@{ Program = 'ghaport'; Project = $AgentProject; Kind = $agentKind; Args = @("-p:AgentPublishKind=$agentKind") })
+        if ($rid -in $brokerRids) {
+            # The broker is not trimmed (ASP.NET Core, Npgsql and the SQLite provider are not all trim-safe); its
+            # native libraries (e_sqlite3) go inside the file and are extracted on first start.
+            $builds += @{ Program = 'ghaport-broker'; Project = $BrokerProject; Kind = 'single-file'; Args = @(
+                    '--self-contained', '-p:PublishSingleFile=true', '-p:IncludeNativeLibrariesForSelfExtract=true', '-p:EnableCompressionInSingleFile=true') }
+        }
+        else {
+            $skipped.Add("ghaport-broker for $rid (not a release asset: the broker ships for linux-x64, linux-arm64 and win-x64)")
+        }
+        foreach ($b in $builds) {
+            $out = Join-Path $workDir "$($b.Program)-$rid"
+            Write-Step "Publish $($b.Program) for $rid ($($b.Kind)) -> $out"
+            if (Test-Path -LiteralPath $out) { Remove-Item -LiteralPath $out -Recurse -Force }
+            Invoke-Native dotnet (@('publish', $b.Project, '-c', $Configuration, '-r', $rid, '--nologo', '-o', $out) + $b.Args + $versionArgs)
+            $binaryName = $b.Program + $(if ($rid.StartsWith('win-')) { '.exe' } else { '' })
+            $binary = Join-Path $out $binaryName
+            if (-not (Test-Path -LiteralPath $binary -PathType Leaf)) { throw "publish of $($b.Program) for $rid made no $binary." }
+            # One file is the promise: anything beside it but symbols and XML docs would be missing at run time.
+            $extra = @(Get-ChildItem -LiteralPath $out -File | Where-Object { $_.Name -ne $binaryName -and $_.Extension -notin '.pdb', '.dbg', '.xml' })
+            if ($extra.Count -gt 0) { throw "publish of $($b.Program) for $rid is not one file: $(($extra.Name | Sort-Object) -join ', ') beside $binaryName." }
+            $asset = Get-ReleaseAssetName -Program $b.Program -Rid $rid
+            Copy-Item -LiteralPath $binary -Destination (Join-Path $releaseDir $asset)
+            $made.Add([pscustomobject] @{ Asset = $asset; Kind = $b.Kind })
+        }
+        if ($agentKind -ne 'aot') {
+            $skipped.Add("Native AOT for ghaport-$rid (this host is $hostRid; Native AOT compiles for its own OS and architecture only: ghaport-$rid is a trimmed single file, release.yml builds it with AOT on a $rid runner)")
         }
     }
 
-    Write-Step "Pack $AgentProject -> $PackagesDir"
-    Invoke-Native dotnet @('pack', $AgentProject, '-c', $Configuration, '-o', $PackagesDir)
+    if ($buildAll) {
+        Write-Step "Pack $AgentProject -> $releaseDir"
+        Invoke-Native dotnet (@('pack', $AgentProject, '-c', $Configuration, '--nologo', '-o', $releaseDir) + $versionArgs)
+        foreach ($p in @(Get-ChildItem -LiteralPath $releaseDir -Filter '*.nupkg' -File)) {
+            $made.Add([pscustomobject] @{ Asset = $p.Name; Kind = 'dotnet tool' })
+        }
 
-    Write-Step 'Published binaries'
-    foreach ($rid in $PublishRids) {
-        $out = Join-Path $PublishDir $rid
-        $binaries = @(Get-ChildItem -LiteralPath $out -File |
-                Where-Object { $_.Name -in 'ghaport', 'ghaport-broker', 'ghaport.exe', 'ghaport-broker.exe' } |
-                Sort-Object Name)
-        if ($binaries.Count -eq 0) {
-            throw "No ghaport / ghaport-broker binary found in $out."
-        }
-        foreach ($b in $binaries) {
-            '{0,-12} {1,-20} {2,10}' -f $rid, $b.Name, (Format-Size $b.Length) | Write-Host
-        }
-        $binaryNames = @($binaries | ForEach-Object Name)
-        $others = @(Get-ChildItem -LiteralPath $out -File | Where-Object { $_.Name -notin $binaryNames })
-        if ($others.Count -gt 0) {
-            '{0,-12} (+ {1} other file(s): {2})' -f $rid, $others.Count, (($others.Name | Sort-Object) -join ', ') | Write-Host
+        # The broker's OCI image (artifacts/release/ghaport-broker-image.tar.gz) is built here, before the checksums,
+        # so SHA256SUMS lists it too.
+        if (Get-Command Invoke-PublishImage -ErrorAction Ignore) {
+            Invoke-PublishImage
         }
     }
-    foreach ($p in @(Get-ChildItem -LiteralPath $PackagesDir -Filter '*.nupkg' -File | Sort-Object Name)) {
-        '{0,-12} {1,-20} {2,10}' -f 'package', $p.Name, (Format-Size $p.Length) | Write-Host
+
+    Write-Step "Checksums -> $(Join-Path $releaseDir 'SHA256SUMS')"
+    $null = Write-Sha256Sums -Directory $releaseDir
+
+    Write-Step "Release assets in $releaseDir"
+    '{0,-32} {1,-12} {2,10}' -f 'ASSET', 'KIND', 'SIZE' | Write-Host
+    foreach ($file in @(Get-ChildItem -LiteralPath $releaseDir -File | Sort-Object Name)) {
+        $kind = ($made | Where-Object Asset -eq $file.Name | Select-Object -First 1).Kind
+        if (-not $kind) { $kind = if ($file.Name -eq 'SHA256SUMS') { 'checksums' } else { '' } }
+        '{0,-32} {1,-12} {2,10}' -f $file.Name, $kind, (Format-Size $file.Length) | Write-Host
     }
+    foreach ($s in $skipped) { Write-Host "not made: $s" -ForegroundColor Yellow }
 }
 
 try {

@@ -33,7 +33,10 @@ internal static class Program
                               (default: all; direct is always measured, every ratio is taken against it)
                  --scenarios  comma-separated, of: throughput (1 and 8 streams each way, CPU s/GB of agent
                               and broker), rtt (1-byte echo p50/p99), connect (new tunnels/s), idle (broker
-                              RSS per idle tunnel at 1,000 and 10,000), pgbench (pgbench -S TPS) (default: all)
+                              RSS per idle tunnel at 1,000 and 10,000), pgbench (pgbench -S TPS), stores
+                              (default: all of these); startup (size and time to ready of the
+                              framework-dependent, single-file and Native AOT agent, each published first:
+                              minutes; only when named, e.g. --scenarios startup --routes direct)
                  --quick      small sizes and 1,000 idle tunnels only, for a smoke run
                  --json       where to write the results (default: bench/results/<UTC timestamp>.json)
                  --agent      process (default): ghaport as a child process, as on a runner;

@@ -41,10 +41,20 @@ public static class PublishedAgent
         throw new InvalidOperationException($"no GitHubActionsPort.sln above {AppContext.BaseDirectory}");
     }
 
-    private static async Task<string> PublishAsync()
+    private static Task<string> PublishAsync() =>
+        PublishAsync(Path.Combine(RepositoryRoot(), "artifacts", "test-publish", "agent-" + HostRuntimeIdentifier), ["-r", HostRuntimeIdentifier, "-p:PublishAot=true"]);
+
+    /// <summary>
+    /// Publishes the agent (Release) into <paramref name="output"/> with <paramref name="arguments"/> added to
+    /// <c>dotnet publish</c> (a RID, the kind), under the same lock and bound, and returns the path of its program:
+    /// <c>ghaport</c> / <c>ghaport.exe</c>, or <c>ghaport.dll</c> for a framework-dependent publish. The bench
+    /// publishes the other kinds of agent this way to compare them.
+    /// </summary>
+    public static async Task<string> PublishAsync(string output, IReadOnlyList<string> arguments)
     {
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(arguments);
         var root = RepositoryRoot();
-        var output = Path.Combine(root, "artifacts", "test-publish", "agent-" + HostRuntimeIdentifier);
         Directory.CreateDirectory(Path.GetDirectoryName(output)!);
 
         // One publisher at a time across processes (a test run beside a bench, two test runs of one checkout).
@@ -57,7 +67,7 @@ public static class PublishedAgent
             UseShellExecute = false,
             WorkingDirectory = root,
         };
-        foreach (var arg in (string[])["publish", project, "-c", "Release", "-r", HostRuntimeIdentifier, "-p:PublishAot=true", "--nologo", "-v", "q", "-o", output])
+        foreach (var arg in (string[])["publish", project, "-c", "Release", .. arguments, "--nologo", "-v", "q", "-o", output])
         {
             start.ArgumentList.Add(arg);
         }
@@ -78,11 +88,13 @@ public static class PublishedAgent
             }
         }
 
-        var binary = Path.Combine(output, FileName);
+        // Without a RID the publish is framework-dependent: its program is the dll that "dotnet" runs.
+        var binary = Path.Combine(output, arguments.Contains("-r") ? FileName : "ghaport.dll");
+
         if (process.ExitCode != 0 || !File.Exists(binary))
         {
             throw new InvalidOperationException(
-                $"dotnet publish of the agent for {HostRuntimeIdentifier} exited with {process.ExitCode}:{Environment.NewLine}{await stdout.ConfigureAwait(false)}{await stderr.ConfigureAwait(false)}");
+                $"dotnet publish {string.Join(' ', arguments)} of the agent exited with {process.ExitCode}:{Environment.NewLine}{await stdout.ConfigureAwait(false)}{await stderr.ConfigureAwait(false)}");
         }
 
         return binary;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using GitHubActionsPort.Harness.Bench.Routes;
 using GitHubActionsPort.Harness.Bench.Scenarios;
+using GitHubActionsPort.Harness.Bench.Startup;
 using GitHubActionsPort.Harness.Bench.Stores;
 using GitHubActionsPort.Harness.Output;
 
@@ -28,6 +29,7 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
         var notes = new List<string>();
         BenchResults results;
         IReadOnlyList<StoreRate> storeRates = [];
+        IReadOnlyList<StartupTime> startupTimes = [];
         IReadOnlyList<string> problems;
         var teardown = new Teardown(_narrator, narrate: false);
         try
@@ -64,6 +66,11 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
                     $"state store {r.Store}: {r.SessionsPerSecond:0} sessions/s, {r.TunnelOpensPerSecond:0} tunnel opens/s")));
             }
 
+            if (options.Scenarios.HasFlag(BenchScenarios.Startup))
+            {
+                startupTimes = await new StartupBench(options.Sizes.StartupRuns, _narrator).RunAsync(notes, stopping);
+            }
+
             problems = LogDigest.Fold([.. hosts.SelectMany(h => h.Problems().Select(p => $"{h.Route.Spec.Label}: {p}")), .. targets.Problems()]);
             _narrator.Step("stop", "stopping the routes (agents and brokers with SIGTERM) and the targets");
         }
@@ -92,6 +99,12 @@ internal sealed class BenchCommand(BenchOptions options, TextWriter output, Text
         {
             _narrator.Blank();
             StoreBench.Write(storeRates, output);
+        }
+
+        if (startupTimes.Count > 0)
+        {
+            _narrator.Blank();
+            StartupBench.Write(startupTimes, output);
         }
 
         WriteList("Notes", notes);

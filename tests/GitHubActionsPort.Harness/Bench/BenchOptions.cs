@@ -13,6 +13,7 @@ internal sealed record BenchOptions
         ["idle"] = BenchScenarios.IdleTunnels,
         ["pgbench"] = BenchScenarios.Pgbench,
         ["stores"] = BenchScenarios.Stores,
+        ["startup"] = BenchScenarios.Startup,
     };
 
     /// <summary>Small sizes for a smoke run (<c>--quick</c>). Default: false.</summary>

@@ -24,5 +24,11 @@ internal enum BenchScenarios
     /// <summary><c>stores</c>: session grants and tunnel opens per second with each state store (memory, sqlite, postgres).</summary>
     Stores = 32,
 
+    /// <summary>
+    /// <c>startup</c>: size and time to the ready line of each kind of agent binary (framework-dependent, single
+    /// file, Native AOT). Not in <see cref="All"/>: it publishes the agent three ways first, minutes on two cores.
+    /// </summary>
+    Startup = 64,
+
     All = Throughput | RoundTrip | ConnectionRate | IdleTunnels | Pgbench | Stores,
 }

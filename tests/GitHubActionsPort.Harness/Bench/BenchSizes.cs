@@ -53,6 +53,9 @@ internal sealed record BenchSizes
     /// <summary>Tunnels opened per store in the state-store scenario.</summary>
     public required int StoreTunnelOpens { get; init; }
 
+    /// <summary>Measured starts of each kind of agent in the start-up scenario (after one unmeasured start each).</summary>
+    public required int StartupRuns { get; init; }
+
     public static BenchSizes Default { get; } = new()
     {
         OneStreamBytes = 512 * MiB,
@@ -69,6 +72,7 @@ internal sealed record BenchSizes
         PgbenchRuns = 2,
         StoreSessions = 1_000,
         StoreTunnelOpens = 3_000,
+        StartupRuns = 15,
     };
 
     public static BenchSizes Quick { get; } = new()
@@ -85,6 +89,7 @@ internal sealed record BenchSizes
         PgbenchRuns = 1,
         StoreSessions = 100,
         StoreTunnelOpens = 300,
+        StartupRuns = 3,
     };
 
     /// <summary>One pass of the traffic scenarios before measuring: JIT tiering, pools, TCP and HTTP/2 windows warmed on every route.</summary>
