@@ -110,7 +110,7 @@ internal sealed class ActionSandbox : IDisposable
         }
 
         start.ArgumentList.Add(Path.Combine(ActionDirectory, script));
-        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("INPUT_", StringComparison.Ordinal) || k.StartsWith("STATE_", StringComparison.Ordinal) || k.StartsWith("GITHUB_", StringComparison.Ordinal) || k.StartsWith("RUNNER_", StringComparison.Ordinal) || k.StartsWith("ACTIONS_", StringComparison.Ordinal) || k.StartsWith("NODE_", StringComparison.Ordinal) || k == "DOTNET_CLI_HOME").ToList())
+        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("INPUT_", StringComparison.Ordinal) || k.StartsWith("STATE_", StringComparison.Ordinal) || k.StartsWith("GITHUB_", StringComparison.Ordinal) || k.StartsWith("RUNNER_", StringComparison.Ordinal) || k.StartsWith("ACTIONS_", StringComparison.Ordinal) || k.StartsWith("NODE_", StringComparison.Ordinal) || k.EndsWith("_PROXY", StringComparison.OrdinalIgnoreCase) || k == "DOTNET_CLI_HOME").ToList())
         {
             start.Environment.Remove(name);
         }

@@ -331,6 +331,29 @@ public sealed partial class ActionScriptTests
         Assert.That(_sandbox.Calls("ghaport"), Has.Exactly(1).StartsWith("up "));
     }
 
+    [TestCase("octo-org/port", "octo-org/port")]
+    [TestCase(null, "acme/github-actions-port")]
+    public async Task Install_NoDownloadUrl_FetchesFromGitHubReleasesOfTheActionsRepository_ThroughTheRunnersProxy(string? actionRepository, string expected)
+    {
+        // The runner's HTTPS proxy (Node honours it with NODE_USE_ENV_PROXY=1): sees the CONNECT, refuses it.
+        using var proxy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        proxy.Start();
+        var connect = RefuseOneConnectAsync(proxy);
+        var inputs = Inputs();
+        inputs["INPUT_DOWNLOAD-URL"] = "";
+        inputs["GITHUB_ACTION_REPOSITORY"] = actionRepository;
+        inputs["NODE_USE_ENV_PROXY"] = "1";
+        inputs["HTTPS_PROXY"] = $"http://{proxy.LocalEndpoint}";
+
+        var (exitCode, output) = await _sandbox.RunAsync("main.js", inputs);
+
+        var url = $"https://github.com/{expected}/releases/download/v{TestVersion}/{ActionSandbox.HostAsset}";
+        Assert.That(exitCode, Is.EqualTo(1), output);
+        Assert.That(output, Does.Contain($"Downloading ghaport {TestVersion} for ").And.Contain($" from {url}\n"));
+        Assert.That(output, Does.Contain($"::error title=ghaport::cannot download {url}"));
+        Assert.That(await connect.DefaultTimeout(), Is.EqualTo("CONNECT github.com:443 HTTP/1.1"));
+    }
+
     [TestCase("ftp://mirror.example.com/ghaport", "expected an http or https URL")]
     [TestCase("https://user:secret@mirror.example.com/ghaport", "holds a user name or password")]
     [TestCase("https://mirror.example.com/ghaport?x=1", "takes no query or fragment")]
@@ -510,6 +533,17 @@ public sealed partial class ActionScriptTests
         ["INPUT_DOWNLOAD-URL"] = _server.Root,
         ["INPUT_TIMEOUT"] = "60s",
     };
+
+    /// <summary>Accepts one connection, returns its request line and answers 403, as a proxy that refuses the host.</summary>
+    private static async Task<string> RefuseOneConnectAsync(System.Net.Sockets.TcpListener proxy)
+    {
+        using var client = await proxy.AcceptTcpClientAsync();
+        var stream = client.GetStream();
+        using var reader = new StreamReader(stream, leaveOpen: true);
+        var requestLine = await reader.ReadLineAsync() ?? "";
+        await stream.WriteAsync("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"u8.ToArray());
+        return requestLine;
+    }
 
     /// <summary>The arguments of the one call the fake <c>ghaport</c> was given.</summary>
     private string OnlyCall()
