@@ -259,6 +259,25 @@ public sealed partial class ActionScriptTests
     }
 
     [Test]
+    public async Task Install_AssetLargerThanAnyAgent_IsRefusedBeforeItIsRead()
+    {
+        // 300 MB announced (a sparse file: no disk used), past the action's 256 MiB cap.
+        var huge = Path.Combine(_sandbox.Files, "huge");
+        using (var file = File.Create(huge))
+        {
+            file.SetLength(300L * 1000 * 1000);
+        }
+
+        _server.Serve($"/v{TestVersion}/{ActionSandbox.HostAsset}", huge);
+
+        var (exitCode, output) = await _sandbox.RunAsync("main.js", Inputs());
+
+        Assert.That(exitCode, Is.EqualTo(1), output);
+        Assert.That(output, Does.Contain($"::error title=ghaport::{_server.Root}/v{TestVersion}/{ActionSandbox.HostAsset} is 300000000 bytes, more than the 268435456 a ghaport binary can be; refused"));
+        Assert.That(Directory.EnumerateFiles(_sandbox.ToolCache, "*", SearchOption.AllDirectories), Is.Empty);
+    }
+
+    [Test]
     public async Task Install_NothingListening_NamesTheNetworkError()
     {
         var inputs = Inputs();
