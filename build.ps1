@@ -68,12 +68,6 @@ $TestLog = Join-Path $TestResultsDir 'test-output.log'
 $PublishDir = Join-Path $ArtifactsDir 'publish'
 $PackagesDir = Join-Path $ArtifactsDir 'packages'
 $PublishRids = @('linux-x64', 'linux-arm64', 'win-x64')
-# The action's scripts are tested under the Node that `runs.using: node24` gets on a runner. Provisioned when missing
-# from the npm registry's node-<os>-<arch> package (a plain Node binary), pinned, into artifacts/tools/node24.
-$TestNodeMajor = 24
-$TestNodeVersion = '24.22.3'
-$TestNodeDir = Join-Path $ArtifactsDir 'tools' 'node24'
-$TestNodeTimeoutSeconds = 300
 
 # Pass-through arguments as plain strings (no $null when none were given). Typed inside a PowerShell session,
 # "--routes direct,socat" arrives as an array; it goes on as the comma list it was.
@@ -269,6 +263,13 @@ function Format-TestSummary {
     param([Parameter(Mandatory)] $Summary)
     "$($Summary.Passed) passed, $($Summary.Failed) failed, $($Summary.Skipped) skipped"
 }
+
+# The action's scripts are tested under the Node that `runs.using: node24` gets on a runner. Provisioned when missing
+# from the npm registry's node-<os>-<arch> package (a plain Node binary), pinned, into artifacts/tools/node24.
+$TestNodeMajor = 24
+$TestNodeVersion = '24.22.3'
+$TestNodeDir = Join-Path $ArtifactsDir 'tools' 'node24'
+$TestNodeTimeoutSeconds = 300
 
 function Get-NodeMajor {
     # The major version of the node binary at $Path, or 0 when it does not run or answer.
