@@ -15,7 +15,10 @@
              the console shows each failed test (name, message, the top of its stack) and, as
              the last line, "<n> passed, <n> failed, <n> skipped". Fails when dotnet test
              fails, when any test fails, or when no test ran. Extra arguments go to
-             dotnet test (e.g. --filter "FullyQualifiedName~Splice").
+             dotnet test (e.g. --filter "FullyQualifiedName~Splice"). The action's
+             scripts are tested under Node 24: GHAPORT_TEST_NODE, else
+             artifacts/tools/node24, else node on PATH if it is Node 24, else npm installs
+             the pinned node-<os>-<arch> package into artifacts/tools/node24 first.
     demo     dotnet run of the harness "demo" command; extra arguments are passed through.
     bench    dotnet run of the harness "bench" command (Release); extra arguments are passed
              through, e.g. --quick, --routes direct,socat,grpc-h2c,raw-plain,
@@ -271,6 +274,86 @@ function Format-TestSummary {
     "$($Summary.Passed) passed, $($Summary.Failed) failed, $($Summary.Skipped) skipped"
 }
 
+# The action's scripts are tested under the Node that `runs.using: node24` gets on a runner. Provisioned when missing
+# from the npm registry's node-<os>-<arch> package (a plain Node binary), pinned, into artifacts/tools/node24.
+$TestNodeMajor = 24
+$TestNodeVersion = '24.22.3'
+$TestNodeDir = Join-Path $ArtifactsDir 'tools' 'node24'
+$TestNodeTimeoutSeconds = 300
+
+function Get-NodeMajor {
+    # The major version of the node binary at $Path, or 0 when it does not run or answer.
+    param([Parameter(Mandatory)] [string] $Path)
+    try {
+        $version = (& $Path --version 2>$null | Select-Object -First 1)
+    }
+    catch {
+        return 0
+    }
+    if ($version -match '^v(\d+)\.') { return [int] $Matches[1] }
+    return 0
+}
+
+function Initialize-TestNode {
+    <#
+    Finds Node $TestNodeMajor for the action's tests (ActionScriptTests, ActionEndToEndTests) and passes its path to
+    them as GHAPORT_TEST_NODE: the one GHAPORT_TEST_NODE already names, else artifacts/tools/node24, else node on PATH
+    when it is Node $TestNodeMajor, else it provisions artifacts/tools/node24 with npm (bounded). Never stops the run:
+    without Node $TestNodeMajor those tests say why, and fail under CI (CI=true).
+    #>
+    if ($env:GHAPORT_TEST_NODE) {
+        Write-Host "Node for the action's tests: $($env:GHAPORT_TEST_NODE) (GHAPORT_TEST_NODE)"
+        return
+    }
+
+    $os = if ($IsLinux) { 'linux' } elseif ($IsMacOS) { 'darwin' } else { $null }
+    $arch = [System.Runtime.InteropServices.RuntimeInformation]::OSArchitecture.ToString().ToLowerInvariant()
+    $package = "node-$os-$arch"
+    $provisioned = Join-Path $TestNodeDir 'node_modules' $package 'bin' 'node'
+    if ($null -ne $os -and (Test-Path -LiteralPath $provisioned -PathType Leaf) -and (Get-NodeMajor $provisioned) -eq $TestNodeMajor) {
+        $env:GHAPORT_TEST_NODE = $provisioned
+        Write-Host "Node for the action's tests: $provisioned"
+        return
+    }
+    $onPath = Get-Command node -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($null -ne $onPath -and (Get-NodeMajor $onPath.Source) -eq $TestNodeMajor) {
+        $env:GHAPORT_TEST_NODE = $onPath.Source
+        Write-Host "Node for the action's tests: $($onPath.Source) (PATH)"
+        return
+    }
+
+    $missing = "Node $TestNodeMajor for the action's tests is not available"
+    if ($null -eq $os) {
+        Write-Host "${missing}: provisioning is done on Linux and macOS only; set GHAPORT_TEST_NODE to a Node $TestNodeMajor binary." -ForegroundColor Yellow
+        return
+    }
+    $npm = Get-Command npm -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($null -eq $npm) {
+        Write-Host "${missing} and npm is not on PATH to provision it; install npm, or set GHAPORT_TEST_NODE to a Node $TestNodeMajor binary." -ForegroundColor Yellow
+        return
+    }
+
+    Write-Step "Provision Node $TestNodeVersion for the action's tests ($package from npm) -> $TestNodeDir"
+    $null = New-Item -ItemType Directory -Path $TestNodeDir -Force
+    $log = Join-Path $TestNodeDir 'npm-install.log'
+    $npmArgs = @('install', '--prefix', $TestNodeDir, '--no-save', '--no-audit', '--no-fund', '--ignore-scripts',
+        '--fetch-timeout=60000', '--fetch-retries=1', "$package@$TestNodeVersion")
+    Write-Host "> $(Format-CommandLine $npm.Source $npmArgs)" -ForegroundColor DarkGray
+    $process = Start-Process -FilePath $npm.Source -ArgumentList $npmArgs -NoNewWindow -PassThru `
+        -RedirectStandardOutput $log -RedirectStandardError "$log.err"
+    if (-not $process.WaitForExit($TestNodeTimeoutSeconds * 1000)) {
+        $process.Kill($true)
+        Write-Host "${missing}: npm install did not finish within $TestNodeTimeoutSeconds s (its output: $log)." -ForegroundColor Yellow
+        return
+    }
+    if ($process.ExitCode -ne 0 -or -not (Test-Path -LiteralPath $provisioned -PathType Leaf) -or (Get-NodeMajor $provisioned) -ne $TestNodeMajor) {
+        Write-Host "${missing}: npm install of $package@$TestNodeVersion exited with code $($process.ExitCode) and left no working $provisioned (its output: $log, $log.err)." -ForegroundColor Yellow
+        return
+    }
+    $env:GHAPORT_TEST_NODE = $provisioned
+    Write-Host "Node for the action's tests: $provisioned"
+}
+
 function Invoke-Build {
     Write-Step "Build $Solution ($Configuration)"
     Invoke-Native dotnet @('build', $Solution, '-c', $Configuration)
@@ -297,6 +380,7 @@ function Invoke-Test {
     }
 
     if ($built) {
+        Initialize-TestNode
         Write-Step "Test $Solution ($Configuration)"
         $testArgs = @(
             'test', $Solution,

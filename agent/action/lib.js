@@ -16,7 +16,8 @@ function input(name, { required = false } = {}) {
   return value;
 }
 
-// A failure of the action itself (bad input, no dotnet), reported as one annotation.
+// A failure of the action itself (bad input, no binary for this runner, a failed or refused download), reported
+// as one annotation.
 class ActionError extends Error {}
 
 // Workflow command data: the runner unescapes exactly %, CR and LF.

@@ -1,17 +1,18 @@
-// Main step: make sure ghaport is installed, then open the port with `ghaport up --detach`, which returns
-// once every forward is listening and each target has answered through the broker. The agent itself writes
-// the step outputs (port, expires-at, lease-id) to GITHUB_OUTPUT and prints ::error:: when it fails.
+// Main step: make sure ghaport is installed (the release binary, checksum-verified: see install.js), then open the
+// port with `ghaport up --detach`, which returns once every forward is listening and each target has answered
+// through the broker. The agent itself writes the step outputs (port, expires-at, lease-id) to GITHUB_OUTPUT and
+// prints ::error:: when it fails.
 'use strict';
 
-const os = require('os');
 const path = require('path');
 const lib = require('./lib');
+const { install } = require('./install');
 
 // Extra time on top of ghaport's own --timeout before this step gives up on it: ghaport enforces the
 // timeout itself, this only guarantees the step cannot hang.
 const GRACE_SECONDS = 30;
 
-function main() {
+async function main() {
   // Several brokers (instances of one deployment) as several lines or comma-separated: ghaport tries them in order.
   const brokers = lib.input('broker', { required: true })
     .split(/[\n,]/).map((b) => b.trim()).filter((b) => b !== '');
@@ -49,7 +50,7 @@ function main() {
   }
   args.push('--detach', '--timeout', timeout);
 
-  const ghaport = ensureGhaport(lib.input('version'));
+  const ghaport = await ensureGhaport();
 
   // Saved before `up` runs: if the job is cancelled while it waits, the post step still cleans up.
   lib.saveState('started', 'true');
@@ -62,41 +63,30 @@ function main() {
   }
 }
 
-// The path of the ghaport command, installed as a global .NET tool first when it is not on PATH.
-function ensureGhaport(version) {
+// The path of the ghaport command: the one on PATH when there is one, else the release binary for this runner,
+// downloaded and checked against this action's checksums (or found in the tool cache), and put on PATH for later steps.
+async function ensureGhaport() {
   const found = lib.findOnPath('ghaport');
   if (found) {
-    console.log(`Using ${found}`);
+    console.log(`Using ${found}, found on PATH (the 'version' and 'download-url' inputs are not used)`);
     return found;
   }
-  if (!version) {
-    throw new lib.ActionError("ghaport is not on PATH and input 'version' is empty");
-  }
 
-  console.log(`Installing ghaport ${version} as a .NET tool`);
-  const code = lib.run('dotnet', ['tool', 'install', '--global', 'ghaport', '--version', version]);
-  if (code !== 0) {
-    throw new lib.ActionError(`'dotnet tool install --global ghaport --version ${version}' failed with exit code ${code}`
-      + ' (ghaport needs the .NET 10 runtime: add actions/setup-dotnet with dotnet-version 10.0.x before this step)');
-  }
-
-  // Global tools land in ~/.dotnet/tools (DOTNET_CLI_HOME moves it); later steps get it through GITHUB_PATH.
-  const tools = path.join(process.env.DOTNET_CLI_HOME || os.homedir(), '.dotnet', 'tools');
-  process.env.PATH = tools + path.delimiter + (process.env.PATH || '');
-  lib.appendToRunnerFile('GITHUB_PATH', tools);
-  const installed = lib.findOnPath('ghaport');
-  if (!installed) {
-    throw new lib.ActionError(`ghaport was installed but is not in ${tools}`);
-  }
-  return installed;
+  const entry = await install({
+    actionDir: __dirname,
+    version: lib.input('version'),
+    downloadUrl: lib.input('download-url'),
+    log: (line) => console.log(line),
+  });
+  process.env.PATH = entry.dir + path.delimiter + (process.env.PATH || '');
+  lib.appendToRunnerFile('GITHUB_PATH', entry.dir);
+  return entry.binary;
 }
 
-try {
-  main();
-} catch (err) {
+main().catch((err) => {
   if (!(err instanceof lib.ActionError)) {
     throw err;
   }
   lib.error(err.message);
   process.exitCode = 1;
-}
+});
