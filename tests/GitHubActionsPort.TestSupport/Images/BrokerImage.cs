@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.IO.Compression;
 using System.Runtime.Versioning;
 using System.Text;
 
@@ -38,14 +39,28 @@ public static class BrokerImage
         await using var registry = await OciRegistry.StartAsync(baseImage, cancellationToken).ConfigureAwait(false);
         log?.WriteLine($"base image served at {registry.ImageReference}");
 
-        var archive = Path.GetFullPath(archivePath);
-        Directory.CreateDirectory(Path.GetDirectoryName(archive)!);
+        var target = Path.GetFullPath(archivePath);
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        if (File.Exists(target))
+        {
+            File.Delete(target);
+        }
+
+        // The app layer is the whole publish folder: a file left from an earlier publish would ship.
+        var publishDir = Path.Combine(root, "artifacts", "image-publish", RuntimeIdentifier);
+        if (Directory.Exists(publishDir))
+        {
+            Directory.Delete(publishDir, recursive: true);
+        }
+
+        // The SDK writes a plain tar whatever the name; a .gz name gets a gzip of it (docker load reads either).
+        var compress = target.EndsWith(".gz", StringComparison.OrdinalIgnoreCase);
+        var archive = compress ? Path.Combine(Path.GetDirectoryName(publishDir)!, RuntimeIdentifier + ".tar") : target;
         if (File.Exists(archive))
         {
             File.Delete(archive);
         }
 
-        var publishDir = Path.Combine(root, "artifacts", "image-publish", RuntimeIdentifier);
         string[] args =
         [
             "publish", Path.Combine(root, "broker", "GitHubActionsPort.Broker.csproj"),
@@ -83,9 +98,9 @@ public static class BrokerImage
 
         log?.WriteLine($"> dotnet {string.Join(' ', args)}");
         using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start dotnet publish");
-        var output = new StringBuilder();
-        var stdout = PumpAsync(process.StandardOutput, output, log);
-        var stderr = PumpAsync(process.StandardError, output, log);
+        var printed = new StringBuilder();
+        var stdout = PumpAsync(process.StandardOutput, printed, log);
+        var stderr = PumpAsync(process.StandardError, printed, log);
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             timeout.CancelAfter(PublishTimeout);
@@ -104,10 +119,22 @@ public static class BrokerImage
         await Task.WhenAll(stdout, stderr).ConfigureAwait(false);
         if (process.ExitCode != 0 || !File.Exists(archive))
         {
-            throw new InvalidOperationException($"dotnet publish -t:PublishContainer exited with {process.ExitCode} (archive {(File.Exists(archive) ? "written" : "missing")}):{Environment.NewLine}{output}");
+            throw new InvalidOperationException($"dotnet publish -t:PublishContainer exited with {process.ExitCode} (archive {(File.Exists(archive) ? "written" : "missing")}):{Environment.NewLine}{printed}");
         }
 
-        return new BrokerImageBuild(archive, baseImage, [.. registry.BlobsServed]);
+        if (compress)
+        {
+            await using (var input = File.OpenRead(archive))
+            await using (var output = File.Create(target))
+            await using (var gzip = new GZipStream(output, CompressionLevel.Optimal))
+            {
+                await input.CopyToAsync(gzip, cancellationToken).ConfigureAwait(false);
+            }
+
+            File.Delete(archive);
+        }
+
+        return new BrokerImageBuild(target, baseImage, [.. registry.BlobsServed]);
     }
 
     private static async Task PumpAsync(StreamReader reader, StringBuilder output, TextWriter? log)
