@@ -10,7 +10,7 @@ namespace GitHubActionsPort.Broker.Hosting;
 /// <summary>
 /// The <c>ghaport-broker</c> command line. Exit codes: 0 stopped cleanly (or, for <c>policy explain</c>, the token
 /// would be granted), 1 unexpected failure, 2 bad command line or configuration, 3 could not listen; for
-/// <c>policy explain</c> also 5 the token fails verification and 6 the policy would deny it.
+/// <c>policy explain</c> also 5 the token fails verification and 6 the policy would deny it; for <c>health</c> 0 healthy, 1 not.
 /// </summary>
 public static class BrokerCommand
 {
@@ -54,6 +54,7 @@ public static class BrokerCommand
 
         cli.AuditVerify.SetAction((parsed, _) => AuditVerifyCommand.RunAsync(parsed.GetRequiredValue(cli.AuditFile), Console.Out, Console.Error));
         cli.StoreMigrate.SetAction((parsed, _) => StoreMigrateCommand.RunAsync(parsed.GetValue(cli.StoreMigrateConfig) ?? [], switches, Console.Out, Console.Error));
+        cli.Health.SetAction((parsed, _) => HealthCommand.RunAsync(parsed.GetValue(cli.HealthUrl), parsed.GetValue(cli.HealthConfig) ?? [], switches, Console.Out, Console.Error));
         ParseResult result;
         try
         {

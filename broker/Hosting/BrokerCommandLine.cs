@@ -12,7 +12,8 @@ namespace GitHubActionsPort.Broker.Hosting;
 internal sealed class BrokerCommandLine
 {
     public const string ExitCodesHelp = """
-        Exit codes: 0 stopped (policy explain: would grant), 1 unexpected failure, 2 bad command line or configuration,
+        Exit codes: 0 stopped (policy explain: would grant; health: healthy), 1 unexpected failure (health: unhealthy or
+                    not answering), 2 bad command line or configuration,
                     3 cannot listen, 4 (sessions) admin endpoint unreachable, 5 (policy explain) token fails
                     verification, (sessions) credential refused, 6 (policy explain) would deny, (sessions) no such
                     lease or block, 8 (audit verify) trail broken.
@@ -77,6 +78,13 @@ internal sealed class BrokerCommandLine
         store.Subcommands.Add(StoreMigrate);
         Root.Subcommands.Add(store);
 
+        Health = new Command("health", "GET /healthz from this host's broker (--url, else Broker:Metrics:Url from the configuration, a "
+            + "wildcard address dialled as loopback) and print one line: exit 0 healthy, 1 unhealthy, not listening or no answer within "
+            + $"{HealthCommand.Timeout.TotalSeconds:0} s, 2 bad command line or configuration. For a container's health check (the image has no shell or curl).");
+        Health.Options.Add(HealthUrl);
+        Health.Options.Add(HealthConfig);
+        Root.Subcommands.Add(Health);
+
         // The root serves: it must have an action when parsed, or the parser asks for a command. Each program run
         // sets the real ones (BrokerCommand.RunAsync); a parse alone (BrokerArguments.Parse) never invokes it.
         Serve((_, _) => throw new InvalidOperationException("no action set for serving"));
@@ -106,6 +114,16 @@ internal sealed class BrokerCommandLine
     public Command StoreMigrate { get; }
 
     public Option<string[]> StoreMigrateConfig { get; } = ConfigOption();
+
+    public Command Health { get; }
+
+    public Option<string> HealthUrl { get; } = new("--url")
+    {
+        Description = "the broker's metrics listener, http://HOST:PORT (default: Broker:Metrics:Url from the configuration, else http://127.0.0.1:9471)",
+        HelpName = "URL",
+    };
+
+    public Option<string[]> HealthConfig { get; } = ConfigOption();
 
     public Option<string[]> RootConfig { get; }
 

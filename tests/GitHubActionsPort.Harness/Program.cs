@@ -1,6 +1,7 @@
 using GitHubActionsPort.Harness.Bench;
 using GitHubActionsPort.Harness.Bench.Routes;
 using GitHubActionsPort.Harness.Demo;
+using GitHubActionsPort.Harness.Image;
 using GitHubActionsPort.Harness.LaneCost;
 
 namespace GitHubActionsPort.Harness;
@@ -21,6 +22,7 @@ internal static class Program
           ghaport-harness demo  [--target auto|postgres|echo]
           ghaport-harness bench [--quick] [--routes LIST] [--scenarios LIST] [--json PATH] [--agent process|in-process]
           ghaport-harness lane-cost [--mib N] [--runs N] [--lane h2c|tls] [--direction upload|download] [--baseline DLL]
+          ghaport-harness image [--output FILE] [--version X.Y.Z]
 
         demo   Runs a development OIDC issuer, a target, a broker and the real ghaport agent process on this
                machine, and proves the tunnel: SQL through it when PostgreSQL is installed, else checksummed
@@ -54,6 +56,14 @@ internal static class Program
                  --lane     h2c or tls only; --direction upload or download only (to trace one)
                  --baseline another build's ghaport-broker.dll, measured in the same run (lanes h2c-base, tls-base)
 
+        image  Builds the broker's OCI image to a tarball with the SDK's container support (dotnet publish
+               -t:PublishContainer, self-contained, for this host's architecture) on a base image made from this
+               host's Debian packages (libc6, libgcc-s1, libstdc++6, libssl3, zlib1g, ca-certificates, tzdata;
+               fetched once with apt-get download into artifacts/image-base) and served by a registry on
+               loopback, in place of mcr.microsoft.com/dotnet/runtime-deps, which it cannot reach. Linux only.
+                 --output   the tarball (default artifacts/release/ghaport-broker-image.tar.gz)
+                 --version  the image's version (default: the project's)
+
         Exit codes: 0 done, 1 failed, 2 bad arguments, 130 interrupted.
         """;
 
@@ -73,6 +83,7 @@ internal static class Program
                 "demo" => new DemoCommand(DemoOptions.Parse(args[1..]), Console.Out, Console.Error),
                 "bench" => new BenchCommand(BenchOptions.Parse(args[1..]), Console.Out, Console.Error),
                 IdleEchoCommand.Name when args.Length == 1 => new IdleEchoCommand(Console.Out, Console.Error),
+                "image" => new ImageCommand(ImageOptions.Parse(args[1..]), Console.Out, Console.Error),
                 "lane-cost" => new LaneCostCommand(LaneCostOptions.Parse(args[1..]), Console.Out, Console.Error),
                 _ => throw new UsageException($"unknown command '{args[0]}'"),
             };
