@@ -541,8 +541,13 @@ function Invoke-Publish {
             $binaryName = $b.Program + $(if ($rid.StartsWith('win-')) { '.exe' } else { '' })
             $binary = Join-Path $out $binaryName
             if (-not (Test-Path -LiteralPath $binary -PathType Leaf)) { throw "publish of $($b.Program) for $rid made no $binary." }
-            # One file is the promise: anything beside it but symbols and XML docs would be missing at run time.
-            $extra = @(Get-ChildItem -LiteralPath $out -File | Where-Object { $_.Name -ne $binaryName -and $_.Extension -notin '.pdb', '.dbg', '.xml' })
+            # One file is the promise: anything beside it but symbols and XML docs would be missing at run time. The
+            # Web SDK also writes the broker an (empty) static web assets manifest it never reads (it serves no files)
+            # and, for Windows, an IIS web.config (it runs as its own process or service, not in IIS). The broker's
+            # deploy/ folder (systemd unit, service script) is for reading, not run time.
+            $extra = @(Get-ChildItem -LiteralPath $out -File | Where-Object {
+                    $_.Name -ne $binaryName -and $_.Extension -notin '.pdb', '.dbg', '.xml' -and
+                    $_.Name -notlike '*.staticwebassets.endpoints.json' -and $_.Name -ne 'web.config' })
             if ($extra.Count -gt 0) { throw "publish of $($b.Program) for $rid is not one file: $(($extra.Name | Sort-Object) -join ', ') beside $binaryName." }
             $asset = Get-ReleaseAssetName -Program $b.Program -Rid $rid
             Copy-Item -LiteralPath $binary -Destination (Join-Path $releaseDir $asset)
@@ -573,8 +578,8 @@ function Invoke-Publish {
     Write-Step "Release assets in $releaseDir"
     '{0,-32} {1,-12} {2,10}' -f 'ASSET', 'KIND', 'SIZE' | Write-Host
     foreach ($file in @(Get-ChildItem -LiteralPath $releaseDir -File | Sort-Object Name)) {
-        $kind = ($made | Where-Object Asset -eq $file.Name | Select-Object -First 1).Kind
-        if (-not $kind) { $kind = if ($file.Name -eq 'SHA256SUMS') { 'checksums' } else { '' } }
+        $entry = @($made | Where-Object Asset -eq $file.Name) | Select-Object -First 1
+        $kind = if ($null -ne $entry) { $entry.Kind } elseif ($file.Name -eq 'SHA256SUMS') { 'checksums' } else { '' }
         '{0,-32} {1,-12} {2,10}' -f $file.Name, $kind, (Format-Size $file.Length) | Write-Host
     }
     foreach ($s in $skipped) { Write-Host "not made: $s" -ForegroundColor Yellow }
