@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
-using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using System.Text;
@@ -107,14 +106,6 @@ public static class DebianBaseImage
         return new OciImage(Repository, Tag, OciDigest.Of(manifestBytes), manifestBytes, OciDigest.Of(configBytes), configBytes, [layerFile]);
     }
 
-    /// <summary>The OCI name of this host's architecture (<c>amd64</c>, <c>arm64</c>).</summary>
-    public static string Architecture => RuntimeInformation.OSArchitecture switch
-    {
-        System.Runtime.InteropServices.Architecture.X64 => "amd64",
-        System.Runtime.InteropServices.Architecture.Arm64 => "arm64",
-        var other => throw new PlatformNotSupportedException($"no Debian base image for {other}"),
-    };
-
     /// <summary>What the packages' maintainer scripts and the chiseled images add: users, /tmp, the CA bundle.</summary>
     private static void Complete(string root)
     {
@@ -208,7 +199,7 @@ public static class DebianBaseImage
     {
         var config = new JsonObject
         {
-            ["architecture"] = Architecture,
+            ["architecture"] = OciPlatform.Architecture,
             ["os"] = "linux",
             ["config"] = new JsonObject
             {
