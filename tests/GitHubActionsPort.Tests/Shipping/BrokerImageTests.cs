@@ -59,6 +59,7 @@ public sealed class BrokerImageTests
         var user = _config["User"]!.GetValue<string>();
         Assert.That(user, Is.EqualTo("1654"), "the chiseled images' app user");
         Assert.That(user, Is.Not.EqualTo("0").And.Not.EqualTo("root").And.Not.StartsWith("0:"));
+        Assert.That(_config["Healthcheck"], Is.Null, "the SDK writes none: compose.yaml and the README give 'ghaport-broker health' to the runtime");
         Assert.That(_archive.Config["os"]!.GetValue<string>(), Is.EqualTo("linux"));
         Assert.That(_archive.Config["architecture"]!.GetValue<string>(), Is.EqualTo(OciPlatform.Architecture));
     }
