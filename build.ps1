@@ -585,13 +585,46 @@ function Invoke-Publish {
     foreach ($s in $skipped) { Write-Host "not made: $s" -ForegroundColor Yellow }
 }
 
+function Invoke-PublishImage {
+    <#
+    The broker's OCI image as a tarball, ghaport-broker-image.tar.gz in the release folder (artifacts/release, or
+    the --release-dir and --version of Invoke-Publish when it calls this). Built by the harness "image" command with
+    the SDK's container support (dotnet publish -t:PublishContainer, self-contained, the image settings of the
+    broker's project file); this machine cannot reach mcr.microsoft.com, so the base image is a stand-in made from
+    this host's Debian packages (apt-get download, dpkg-deb; cached in artifacts/image-base) and served by a registry
+    on loopback: ContainerBaseImage is the one property that differs from release.yml's image. Linux with apt and
+    dpkg only; elsewhere it says so and makes nothing.
+    #>
+    $dir = Get-Variable -Name releaseDir -ValueOnly -ErrorAction Ignore
+    if (-not $dir) { $dir = Join-Path $ArtifactsDir 'release' }
+    $ver = Get-Variable -Name version -ValueOnly -ErrorAction Ignore
+    $notMade = Get-Variable -Name skipped -ValueOnly -ErrorAction Ignore
+    $madeList = Get-Variable -Name made -ValueOnly -ErrorAction Ignore
+    $asset = 'ghaport-broker-image.tar.gz'
+    $missing = @('apt-get', 'dpkg-deb' | Where-Object { -not (Get-Command $_ -ErrorAction Ignore) })
+    if (-not $IsLinux -or $missing.Count -gt 0) {
+        $why = if (-not $IsLinux) { 'not Linux' } else { "no $($missing -join ', ') on PATH" }
+        $message = "$asset (its stand-in base layer is made from Debian packages: $why; release.yml builds the image on mcr.microsoft.com/dotnet/runtime-deps)"
+        if ($null -ne $notMade) { $notMade.Add($message) } else { Write-Host "not made: $message" -ForegroundColor Yellow }
+        return
+    }
+
+    $null = New-Item -ItemType Directory -Path $dir -Force
+    $output = Join-Path $dir $asset
+    Write-Step "Broker image -> $output"
+    $imageArgs = @('run', '-c', $Configuration, '--project', $HarnessProject, '--', 'image', '--output', $output)
+    if ($ver) { $imageArgs += @('--version', $ver) }
+    Invoke-Native dotnet $imageArgs
+    if ($null -ne $madeList) { $madeList.Add([pscustomobject] @{ Asset = $asset; Kind = 'oci image' }) }
+}
+
 try {
     switch ($Target) {
         'build' { Invoke-Build }
         'test' { Invoke-Test }
         'demo' { Invoke-Harness -Command 'demo' }
         'bench' { Invoke-Harness -Command 'bench' }
-        'publish' { Invoke-Publish }
+        'publish' { Invoke-Publish; Invoke-PublishImage }
     }
 }
 catch {

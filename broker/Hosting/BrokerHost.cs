@@ -129,7 +129,7 @@ public static class BrokerHost
             grpc.EnableDetailedErrors = false;
         });
 
-        KestrelTlsExtensions.RequireCertificateForHttps(builder.Configuration["urls"], certificates);
+        KestrelTlsExtensions.RequireCertificateForHttps(builder.Configuration, certificates);
         AddDataLanes(builder.Services, lanes!, certificates);
         builder.WebHost.ConfigureKestrel(kestrel => ConfigureKestrel(kestrel, settings!.Transport, certificates));
         if (string.IsNullOrEmpty(builder.Configuration["urls"]) && !builder.Configuration.GetSection("Kestrel:Endpoints").Exists())

@@ -32,21 +32,27 @@ internal static class KestrelTlsExtensions
     }
 
     /// <summary>
-    /// Throws naming <c>Broker:Tls</c> when <paramref name="urls"/> (the <c>urls</c> setting) asks for https but no
-    /// certificate is configured, rather than let Kestrel fall back to a development certificate.
+    /// Throws naming <c>Broker:Tls</c> when an endpoint asks for https (the <c>urls</c> setting, or a
+    /// <c>Kestrel:Endpoints:NAME:Url</c> without a certificate of its own) but no certificate is configured, rather
+    /// than let Kestrel fall back to a development certificate, or fail at start-up with an unhandled exception.
     /// </summary>
-    public static void RequireCertificateForHttps(string? urls, CertificateSource? certificates)
+    public static void RequireCertificateForHttps(IConfiguration configuration, CertificateSource? certificates)
     {
-        if (certificates is not null || string.IsNullOrEmpty(urls))
+        ArgumentNullException.ThrowIfNull(configuration);
+        if (certificates is not null)
         {
             return;
         }
 
-        var https = urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .FirstOrDefault(u => u.StartsWith("https://", StringComparison.OrdinalIgnoreCase));
-        if (https is not null)
+        var urls = (configuration["urls"] ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(u => (Url: u, Key: "--urls"));
+        var endpoints = configuration.GetSection("Kestrel:Endpoints").GetChildren()
+            .Where(e => !e.GetSection("Certificate").Exists())
+            .Select(e => (Url: e["Url"] ?? string.Empty, Key: $"Kestrel:Endpoints:{e.Key}:Url"));
+        var https = urls.Concat(endpoints).FirstOrDefault(u => u.Url.StartsWith("https://", StringComparison.OrdinalIgnoreCase));
+        if (https.Url is not null)
         {
-            throw new BrokerConfigurationException([$"{TlsSettings.SectionName}:CertificatePath: required for the https endpoint {https} (with {TlsSettings.SectionName}:KeyPath, or {TlsSettings.SectionName}:PfxPath)."]);
+            throw new BrokerConfigurationException([$"{TlsSettings.SectionName}:CertificatePath: required for the https endpoint {https.Url} ({https.Key}) (with {TlsSettings.SectionName}:KeyPath, or {TlsSettings.SectionName}:PfxPath), or make that endpoint http:// on purpose."]);
         }
     }
 }

@@ -19,7 +19,7 @@ public static class BrokerImage
     private static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(10);
 
     /// <summary>The runtime identifier of the image: Linux on this host's architecture (the base layer's).</summary>
-    public static string RuntimeIdentifier => "linux-" + (DebianBaseImage.Architecture == "amd64" ? "x64" : "arm64");
+    public static string RuntimeIdentifier => OciPlatform.LinuxRuntimeIdentifier;
 
     /// <summary>
     /// Builds the base image (cached under <c>artifacts/image-base</c>), serves it, and publishes the broker's image
@@ -71,6 +71,9 @@ public static class BrokerImage
             $"-p:ContainerBaseImage={registry.ImageReference}",
             $"-p:ContainerArchiveOutputPath={archive}",
             $"-p:PublishDir={publishDir}/",
+            // Its own bin and obj folders: a -p:Version or the runtime identifier must not rewrite the outputs of the
+            // ordinary build (the tests' own) under each project.
+            "--artifacts-path", Path.Combine(root, "artifacts", "image-build"),
             "--nologo",
             "-v", "q",
             .. (properties ?? new Dictionary<string, string>()).Select(p => $"-p:{p.Key}={p.Value}"),

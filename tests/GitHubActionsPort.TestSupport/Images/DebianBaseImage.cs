@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
-using System.Runtime.InteropServices;
 using System.Runtime.Versioning;
 using System.Security.Cryptography;
 using System.Text;
@@ -46,13 +45,20 @@ public static class DebianBaseImage
         ArgumentNullException.ThrowIfNull(cacheRoot);
         var debs = Path.Combine(cacheRoot, "debs");
         Directory.CreateDirectory(debs);
-        var missing = Packages.Where(p => !Directory.EnumerateFiles(debs, $"{p}_*.deb").Any()).ToList();
-        if (missing.Count > 0)
+        foreach (var package in Packages.Where(p => Deb(debs, p) is null))
         {
-            await RunAsync("apt-get", ["download", .. missing], debs, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await RunAsync("apt-get", ["download", package], debs, cancellationToken).ConfigureAwait(false);
+            }
+            catch (InvalidOperationException) when (!package.EndsWith("t64", StringComparison.Ordinal))
+            {
+                // Ubuntu 24.04 renamed the libraries whose ABI changed with 64-bit time_t (libssl3 is libssl3t64).
+                await RunAsync("apt-get", ["download", package + "t64"], debs, cancellationToken).ConfigureAwait(false);
+            }
         }
 
-        var files = Packages.Select(p => Directory.EnumerateFiles(debs, $"{p}_*.deb").Order(StringComparer.Ordinal).Last()).ToList();
+        var files = Packages.Select(p => Deb(debs, p)!).ToList();
         var key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Join('\n', files.Select(Path.GetFileName).Prepend(Recipe)))))[..16];
         var dir = Path.Combine(cacheRoot, key);
         var layerPath = Path.Combine(dir, "layer.tar.gz");
@@ -107,13 +113,10 @@ public static class DebianBaseImage
         return new OciImage(Repository, Tag, OciDigest.Of(manifestBytes), manifestBytes, OciDigest.Of(configBytes), configBytes, [layerFile]);
     }
 
-    /// <summary>The OCI name of this host's architecture (<c>amd64</c>, <c>arm64</c>).</summary>
-    public static string Architecture => RuntimeInformation.OSArchitecture switch
-    {
-        System.Runtime.InteropServices.Architecture.X64 => "amd64",
-        System.Runtime.InteropServices.Architecture.Arm64 => "arm64",
-        var other => throw new PlatformNotSupportedException($"no Debian base image for {other}"),
-    };
+    /// <summary>The newest downloaded .deb of <paramref name="package"/> (or of its <c>t64</c> rename); null when none is.</summary>
+    private static string? Deb(string folder, string package) =>
+        Directory.EnumerateFiles(folder, $"{package}_*.deb").Concat(Directory.EnumerateFiles(folder, $"{package}t64_*.deb"))
+            .Order(StringComparer.Ordinal).LastOrDefault();
 
     /// <summary>What the packages' maintainer scripts and the chiseled images add: users, /tmp, the CA bundle.</summary>
     private static void Complete(string root)
@@ -208,7 +211,7 @@ public static class DebianBaseImage
     {
         var config = new JsonObject
         {
-            ["architecture"] = Architecture,
+            ["architecture"] = OciPlatform.Architecture,
             ["os"] = "linux",
             ["config"] = new JsonObject
             {
