@@ -624,7 +624,7 @@ try {
         'test' { Invoke-Test }
         'demo' { Invoke-Harness -Command 'demo' }
         'bench' { Invoke-Harness -Command 'bench' }
-        'publish' { Invoke-Publish; Invoke-PublishImage }
+        'publish' { Invoke-Publish }
     }
 }
 catch {

@@ -18,6 +18,7 @@ public sealed class BrokerCommandLineTests
     [TestCase(new[] { "sessions", "revoke", "-h" }, "--claim", "--json")]
     [TestCase(new[] { "audit", "verify", "--help" }, "FILE", "--config")]
     [TestCase(new[] { "store", "migrate", "--help" }, "--config", "--no-verify")]
+    [TestCase(new[] { "health", "--help" }, "--url", "--no-verify")]
     [TestCase(new[] { "help", "dev" }, "--target", "--no-verify")]
     public async Task Help_IsPerCommand_Exit0(string[] args, string shown, string notShown)
     {

@@ -23,7 +23,7 @@ internal sealed class ImageCommand(ImageOptions options, TextWriter output, Text
         {
             build = await BrokerImage.PublishAsync(options.Output, properties, log: output, cancellationToken: stopping).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException)
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or IOException or System.ComponentModel.Win32Exception)
         {
             await error.WriteLineAsync($"ghaport-harness: image: {ex.Message}").ConfigureAwait(false);
             return false;
