@@ -554,7 +554,7 @@ function Invoke-Publish {
             $made.Add([pscustomobject] @{ Asset = $asset; Kind = $b.Kind })
         }
         if ($agentKind -ne 'aot') {
-            $skipped.Add("Native AOT for ghaport-$rid (this host is $hostRid; Native AOT compiles for its own OS and architecture only: ghaport-$rid is a trimmed single file, release.yml builds it with AOT on a $rid runner)")
+            $skipped.Add("Native AOT for ghaport-$rid (this host is $hostRid; Native AOT compiles for its own OS and architecture only: ghaport-$rid is a trimmed single file, on a $rid machine, publish --rid $rid makes it with AOT)")
         }
     }
 
