@@ -262,7 +262,7 @@ public sealed class SeveralBrokersTests
 
         _cluster.Route(b);
         var stopping = a.Process.TerminateAsync();
-        await a.WaitForLogAsync("drain").DefaultTimeout();
+        await a.WaitForLogAsync("Draining: the broker is stopping").DefaultTimeout();
 
         // A refuses a new tunnel on both lanes while it drains...
         using var channelA = GrpcChannel.ForAddress(a.Address);
