@@ -9,7 +9,8 @@ namespace GitHubActionsPort.Harness.Bench.Startup;
 /// What each way of shipping the agent costs a job before its first connection: the size of what is downloaded and
 /// the time from starting <c>ghaport up --forward 0:echo</c> to its <c>ready</c> line (an id-token from the dev
 /// issuer, a lease from an in-process broker, a listening port), for today's framework-dependent
-/// <c>dotnet ghaport.dll</c>, a trimmed self-contained single file (plain and compressed) and Native AOT, all
+/// <c>dotnet ghaport.dll</c>, a trimmed self-contained single file (ReadyToRun and compressed, as
+/// <c>build.ps1 publish</c> makes it; uncompressed; neither) and Native AOT, all
 /// published for this machine in the same run. Kinds alternate run by run, so a busy moment costs each alike; every
 /// ratio is taken against the framework-dependent agent measured in the same run.
 /// </summary>
@@ -30,7 +31,8 @@ internal sealed class StartupBench(int runs, Narrator narrator)
             [
                 new(Baseline, Path.Combine(folder, Baseline), []),
                 new("single-file", Path.Combine(folder, "single-file-" + rid), ["-r", rid, "-p:AgentPublishKind=single-file"]),
-                new("single-file-compressed", Path.Combine(folder, "single-file-compressed-" + rid), ["-r", rid, "-p:AgentPublishKind=single-file", "-p:EnableCompressionInSingleFile=true"]),
+                new("single-file-uncompressed", Path.Combine(folder, "single-file-uncompressed-" + rid), ["-r", rid, "-p:AgentPublishKind=single-file", "-p:EnableCompressionInSingleFile=false"]),
+                new("single-file-jit-only", Path.Combine(folder, "single-file-jit-only-" + rid), ["-r", rid, "-p:AgentPublishKind=single-file", "-p:EnableCompressionInSingleFile=false", "-p:PublishReadyToRun=false"]),
                 new("aot", string.Empty, ["-r", rid, "-p:PublishAot=true"]),
             ])
         {
