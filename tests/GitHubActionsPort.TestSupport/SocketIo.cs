@@ -15,6 +15,28 @@ public static class SocketIo
         return socket;
     }
 
+    /// <summary>
+    /// Connects to <paramref name="endPoint"/> and reads until the other side closes the connection: what it sent
+    /// first. A side that refuses at once may reset so soon that the reset overtakes the connect's own completion;
+    /// that counts as closed with nothing sent.
+    /// </summary>
+    public static async Task<byte[]> ReceivedBeforeCloseAsync(IPEndPoint endPoint)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        using var client = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await client.ConnectAsync(endPoint).DefaultTimeout().ConfigureAwait(false);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused)
+        {
+            return [];
+        }
+
+        var (data, _) = await client.ReadUntilClosedAsync().ConfigureAwait(false);
+        return data;
+    }
+
     /// <summary>Both ends of one loopback TCP connection: the client that connected and the socket the listener accepted.</summary>
     public static async Task<(Socket Client, Socket Accepted)> ConnectedPairAsync()
     {

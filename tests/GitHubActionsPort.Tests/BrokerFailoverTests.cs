@@ -223,7 +223,7 @@ public sealed class BrokerFailoverTests
 
         await StopBrokerAsync(first);
 
-        Assert.That(await ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
+        Assert.That(await SocketIo.ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
         var refused = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelRefused").DefaultTimeout();
         Assert.That(refused.Message, Does.Contain("no longer known to the broker").And.Contain("fresh id-token"));
         Assert.That(agent.Logs.Entries.Count(e => e.EventId.Name == "BrokerSwitched"), Is.EqualTo(1));
@@ -242,7 +242,7 @@ public sealed class BrokerFailoverTests
 
         for (var i = 0; i < 4; i++)
         {
-            Assert.That(await ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
+            Assert.That(await SocketIo.ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
         }
 
         await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelRefused", occurrence: 4).DefaultTimeout();
@@ -419,23 +419,6 @@ public sealed class BrokerFailoverTests
         {
             Assert.Inconclusive($"{Second} is not a loopback address on this machine ({ex.Message})");
         }
-    }
-
-    /// <summary>Connects and reads until the agent closes the connection (a reset before the connect completes counts too).</summary>
-    private static async Task<byte[]> ReceivedBeforeCloseAsync(IPEndPoint endPoint)
-    {
-        using var client = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            await client.ConnectAsync(endPoint);
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused)
-        {
-            return [];
-        }
-
-        var (data, _) = await client.ReadUntilClosedAsync();
-        return data;
     }
 
     private static async Task AssertEchoesAsync(Socket client, byte value)

@@ -65,7 +65,7 @@ public sealed class BrokerRestartTests
         Assert.That(failed.Message, Does.Contain("the broker ended the tunnel"));
 
         // While the broker is away, a new local client is closed at once, and the agent says why.
-        Assert.That(await ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
+        Assert.That(await SocketIo.ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
 
         var refused = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelRefused").DefaultTimeout();
         Assert.That(refused.Message, Does.Contain("cannot reach the broker"));
@@ -105,7 +105,7 @@ public sealed class BrokerRestartTests
         var failed = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelFailed").DefaultTimeout();
         Assert.That(failed.Message, Does.Contain("the connection to the broker was lost"));
 
-        Assert.That(await ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
+        Assert.That(await SocketIo.ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
         var refused = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelRefused").DefaultTimeout();
         Assert.That(refused.Message, Does.Contain("cannot reach the broker"));
         Assert.That(agent.Logs.Errors, Is.Empty);
@@ -173,7 +173,7 @@ public sealed class BrokerRestartTests
         await StopBrokerAsync(broker);
         await StartBrokerAsync(broker.Address);
 
-        Assert.That(await ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
+        Assert.That(await SocketIo.ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
         var cannot = await agent.Logs.WaitForAsync(e => e.EventId.Name == "SessionCannotReopen").DefaultTimeout();
         Assert.That(cannot.Level, Is.EqualTo(LogLevel.Error));
         Assert.That(cannot.Message, Does.Contain("file or variable"));
@@ -181,7 +181,7 @@ public sealed class BrokerRestartTests
         Assert.That(refused.Message, Does.Contain("no longer known to the broker").And.Contain("fresh id-token"));
 
         // Said once; later connections are refused for the same reason without asking again.
-        Assert.That(await ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
+        Assert.That(await SocketIo.ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
         var refusedAgain = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelRefused", occurrence: 2).DefaultTimeout();
         Assert.That(refusedAgain.Message, Does.Contain("fresh id-token"));
         Assert.That(agent.Logs.Entries.Count(e => e.EventId.Name == "SessionCannotReopen"), Is.EqualTo(1));
@@ -197,13 +197,13 @@ public sealed class BrokerRestartTests
         _configuration["Broker:Rules:0:Claims:repository"] = "acme/other";
         await StartBrokerAsync(broker.Address);
 
-        Assert.That(await ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(TaskTimeouts.Default), Is.Empty);
+        Assert.That(await SocketIo.ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(TaskTimeouts.Default), Is.Empty);
         var refusedByPolicy = await agent.Logs.WaitForAsync(e => e.EventId.Name == "SessionReopenRefused").DefaultTimeout();
         Assert.That(refusedByPolicy.Message, Does.Contain("denied"));
         var refused = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelRefused").DefaultTimeout();
         Assert.That(refused.Message, Does.Contain("denied"));
 
-        Assert.That(await ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
+        Assert.That(await SocketIo.ReceivedBeforeCloseAsync(agent["echo"]).WithTimeout(PromptClose), Is.Empty);
         await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelRefused", occurrence: 2).DefaultTimeout();
         Assert.That(agent.Logs.Entries.Count(e => e.EventId.Name == "SessionReopenRefused"), Is.EqualTo(1));
     }
@@ -227,26 +227,6 @@ public sealed class BrokerRestartTests
         File.WriteAllText(file, _issuer.MintToken("ghaport"));
         _tokenFiles.Add(file);
         return file;
-    }
-
-    /// <summary>
-    /// Connects and reads until the agent closes the connection. The agent may reset it so soon that the reset
-    /// overtakes the connect's own completion; that counts as closed too.
-    /// </summary>
-    private static async Task<byte[]> ReceivedBeforeCloseAsync(IPEndPoint endPoint)
-    {
-        using var client = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            await client.ConnectAsync(endPoint);
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.ConnectionRefused)
-        {
-            return [];
-        }
-
-        var (data, _) = await client.ReadUntilClosedAsync();
-        return data;
     }
 
     /// <summary>Relays one connection to <paramref name="broker"/> until either side ends it; then resets both.</summary>

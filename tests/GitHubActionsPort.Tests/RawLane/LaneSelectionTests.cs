@@ -82,8 +82,7 @@ public sealed class LaneSelectionTests
         var broker = await StartBrokerAsync(("Broker:Lanes:Raw:AdvertisedPort", SocketIo.ReleasedLoopbackPort().ToString(System.Globalization.CultureInfo.InvariantCulture)));
         await using var agent = await StartAgentAsync(broker, "raw");
 
-        using var socket = await SocketIo.ConnectAsync(agent["echo"]);
-        var (received, _) = await socket.ReadUntilClosedAsync().DefaultTimeout();
+        var received = await SocketIo.ReceivedBeforeCloseAsync(agent["echo"]).DefaultTimeout();
 
         Assert.That(received, Is.Empty);
         var refused = await agent.Logs.WaitForAsync(e => e.EventId.Name == "TunnelRefused").DefaultTimeout();
