@@ -111,14 +111,7 @@ internal static class SessionsCommand
     /// <summary>The endpoint and credential: flags first, then the broker's configuration.</summary>
     private static (Uri Url, string Token) Locate(SessionsArguments parsed)
     {
-        var configuration = new ConfigurationBuilder();
-        foreach (var configFile in parsed.ConfigFiles)
-        {
-            configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false);
-        }
-
-        configuration.AddEnvironmentVariables();
-        var settings = AdminSettings.Read(configuration.Build());
+        var settings = AdminSettings.Read(CommandConfiguration.Read(parsed.ConfigFiles, []));
         var url = parsed.AdminUrl ?? settings.Url;
         if (url.Port == 0)
         {

@@ -99,16 +99,7 @@ internal static class HealthCommand
 
     private static Uri FromConfiguration(IReadOnlyList<string> configFiles, IReadOnlyList<string> switches)
     {
-        var builder = new ConfigurationBuilder();
-        foreach (var file in configFiles)
-        {
-            builder.AddJsonFile(Path.GetFullPath(file), optional: false);
-        }
-
-        // As the broker ranks them: files, then the environment, then switches.
-        builder.AddEnvironmentVariables();
-        builder.AddCommandLine([.. switches]);
-        var settings = MetricsSettings.Read(builder.Build());
+        var settings = MetricsSettings.Read(CommandConfiguration.Read(configFiles, switches));
         if (!settings.Enabled)
         {
             throw new ArgumentException("Broker:Metrics:Enabled is false: nothing serves /healthz (enable it, or give --url)");
